@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Philote",
+    products: [
+        .executable(name: "philote", targets: ["philote"]),
+        .library(name: "Philote", targets: ["Philote"]),
+    ],
+    targets: [
+        // The C boundary: only what Swift cannot import directly (macros, packed structs, varargs).
+        .target(
+            name: "CSystem",
+            linkerSettings: [
+                .linkedLibrary("ssl"),
+                .linkedLibrary("crypto"),
+                .linkedLibrary("z"),
+            ]
+        ),
+        .target(
+            name: "Philote",
+            dependencies: ["CSystem"]
+        ),
+        .executableTarget(name: "philote", dependencies: ["Philote"]),
+        // Fuzz targets: built with -sanitize=fuzzer by `make fuzz`; an ordinary build gets a stub main.
+        .executableTarget(name: "FuzzFrames", dependencies: ["Philote"], path: "Fuzz/FuzzFrames"),
+        .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote"], path: "Fuzz/FuzzRequestHead"),
+        .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,77 @@
+// The C boundary of Philote. Swift imports most of Glibc by itself; this header declares only what it
+// cannot: packed kernel structs (epoll_event on x86_64), function-like macros (deflateInit2/inflateInit2),
+// and a few OpenSSL one-shots whose natural C shape (out-parameters, EVP lookups) is clumsy from Swift.
+#ifndef CSYSTEM_H
+#define CSYSTEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <zlib.h>
+
+// epoll_event is declared __attribute__((packed)) on x86_64, which Swift imports poorly; this
+// unpacked mirror is what the Swift side sees. `token` is the registration's 64-bit user data.
+typedef struct {
+    uint32_t events;
+    uint64_t token;
+} CSystem_Event;
+
+enum {
+    CSystem_EPOLLIN = 0x001,
+    CSystem_EPOLLPRI = 0x002,
+    CSystem_EPOLLOUT = 0x004,
+    CSystem_EPOLLERR = 0x008,
+    CSystem_EPOLLHUP = 0x010,
+    CSystem_EPOLLRDHUP = 0x2000,
+};
+
+int CSystem_epoll_create(void);
+// Returns -1 with errno set on failure, like the syscall.
+int CSystem_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+// Waits up to `timeout_ms` (-1: forever) and converts at most `max` (<= 1024) events into `out`.
+int CSystem_epoll_wait(int epfd, CSystem_Event *out, int max, int timeout_ms);
+int CSystem_EPOLL_CTL_ADD(void);
+int CSystem_EPOLL_CTL_MOD(void);
+int CSystem_EPOLL_CTL_DEL(void);
+
+// eventfd in non-blocking, close-on-exec mode: the cross-thread wake-up of an event loop.
+int CSystem_eventfd(void);
+
+// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC: one syscall instead of accept + two fcntl.
+int CSystem_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+// socket() with SOCK_NONBLOCK|SOCK_CLOEXEC (the flags are macros combined with the type).
+int CSystem_socket_nonblocking(int domain, int type);
+int CSystem_SOCK_STREAM(void);
+int CSystem_set_int_option(int fd, int level, int name, int value);
+int CSystem_SO_REUSEPORT(void);
+int CSystem_SO_REUSEADDR(void);
+int CSystem_TCP_NODELAY(void);
+int CSystem_SOL_SOCKET(void);
+int CSystem_IPPROTO_TCP(void);
+int CSystem_IOV_MAX(void);
+// The calling thread's errno: Swift's `errno` is thread-local through a function on Glibc too, but going
+// through one place keeps the syscall wrapper independent of Glibc's Swift overlay.
+int CSystem_errno(void);
+
+// OpenSSL one-shots. Each returns the output length, or -1 on failure.
+// SHA-1 for Sec-WebSocket-Accept (RFC 6455 section 4.2.2); out must hold 20 bytes.
+int CSystem_sha1(const uint8_t *data, size_t length, uint8_t *out);
+// HMAC with the digest named by `digest` ("SHA256", "SHA384", "SHA512"); out must hold 64 bytes.
+int CSystem_hmac(const char *digest, const uint8_t *key, size_t key_length, const uint8_t *data,
+                 size_t length, uint8_t *out);
+// Standard base64 with padding; out must hold 4 * ceil(length / 3) + 1 bytes (a NUL is written).
+int CSystem_base64_encode(const uint8_t *data, size_t length, char *out);
+// Constant-time comparison: 0 when equal. Timing depends only on `length`.
+int CSystem_memcmp_consttime(const void *a, const void *b, size_t length);
+// Fills `out` with cryptographically strong random bytes; 1 on success.
+int CSystem_random_bytes(uint8_t *out, int length);
+
+// zlib's deflateInit2/inflateInit2 are macros (they pass the library version and struct size).
+int CSystem_deflateInit2(z_stream *stream, int level, int window_bits, int mem_level);
+int CSystem_inflateInit2(z_stream *stream, int window_bits);
+
+#endif

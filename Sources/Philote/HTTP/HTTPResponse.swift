@@ -1,0 +1,27 @@
+/// Small complete HTTP/1.1 responses, built once per handshake (never on the message path).
+public enum HTTPResponse {
+    /// A response with a plain-text body; the connection is closed after it.
+    public static func text(_ status: HTTPStatus, _ body: String, headers: [(String, String)] = []) -> [UInt8] {
+        let body = body + "\n"
+        var head = "HTTP/1.1 \(status.rawValue) \(status.phrase)\r\n"
+        head += "Content-Type: text/plain; charset=utf-8\r\n"
+        head += "Content-Length: \(body.utf8.count)\r\n"
+        head += "Connection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array((head + body).utf8)
+    }
+
+    public static func error(_ error: HandshakeError) -> [UInt8] {
+        text(error.status, error.reason, headers: error.headers)
+    }
+
+    /// The 101 answer that completes an upgrade (RFC 6455 section 4.2.2).
+    public static func switchingProtocols(accept: String, extraHeaders: [(String, String)] = []) -> [UInt8] {
+        var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        head += "Sec-WebSocket-Accept: \(accept)\r\n"
+        for (name, value) in extraHeaders { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8)
+    }
+}

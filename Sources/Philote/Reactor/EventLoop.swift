@@ -1,0 +1,202 @@
+import CSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread's reactor: level-triggered epoll, an eventfd for wake-ups from other threads, a heap of
+/// deadlines, and a before-sleep pass that flushes every connection that queued output this tick.
+/// Everything but `execute` and `stop` must be called on the loop's own thread.
+public final class EventLoop: @unchecked Sendable {
+    public let index: Int
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var handlers: [EventHandler?] = []
+    private var timers = TimerHeap()
+    private var dirty: [EventHandler] = []
+    private var tasks: [(deadline: UInt64, task: () -> Void)] = []
+    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private var running = false
+    private let events: UnsafeMutablePointer<CSystem_Event>
+    private let maxEvents = 1024
+
+    /// The loop-wide read buffer: every connection reads into it, so idle connections hold none.
+    public let readBuffer: UnsafeMutableRawBufferPointer
+    /// Scratch `iovec`s for gathered writes.
+    let ioVectors: UnsafeMutablePointer<iovec>
+    let ioVectorCapacity: Int
+
+    /// The time at the start of this tick's event handling (ms, monotonic): cheap to read per event.
+    public private(set) var now: UInt64
+
+    public init(index: Int, readBufferSize: Int = 64 * 1024) throws(Errno) {
+        self.index = index
+        epollFD = try syscallBlocking("epoll_create1") { CSystem_epoll_create() }
+        do {
+            wakeFD = try syscallBlocking("eventfd") { CSystem_eventfd() }
+        } catch {
+            Glibc.close(epollFD)
+            throw error
+        }
+        events = .allocate(capacity: maxEvents)
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        ioVectorCapacity = Int(min(CSystem_IOV_MAX(), 1024))
+        ioVectors = .allocate(capacity: ioVectorCapacity)
+        now = MonotonicClock.milliseconds()
+        try syscallBlocking("epoll_ctl") {
+            CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_ADD(), wakeFD, UInt32(CSystem_EPOLLIN), UInt64(wakeFD))
+        }
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
+        Glibc.close(epollFD)
+        events.deallocate()
+        readBuffer.deallocate()
+        ioVectors.deallocate()
+    }
+
+    // MARK: Registration
+
+    public func register(fd: Int32, handler: EventHandler, events: UInt32) throws(Errno) {
+        let slot = Int(fd)
+        if slot >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: max(slot + 1 - handlers.count, handlers.count)))
+        }
+        try syscallBlocking("epoll_ctl(ADD)") { CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_ADD(), fd, events, UInt64(fd)) }
+        handlers[slot] = handler
+    }
+
+    public func setInterest(fd: Int32, events: UInt32) {
+        _ = CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_MOD(), fd, events, UInt64(fd))
+    }
+
+    /// Forgets `fd`; call before closing it.
+    public func deregister(fd: Int32) {
+        _ = CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_DEL(), fd, 0, 0)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// Every registered handler (for shutdown).
+    public var registeredHandlers: [EventHandler] { handlers.compactMap { $0 } }
+
+    // MARK: Timers and flushing
+
+    /// Calls `handler.handleTimer(scheduled: entry.deadline)` at or after `deadline` (ms, monotonic), unless it is gone by then.
+    public func schedule(at deadline: UInt64, fd: Int32, handler: EventHandler) {
+        timers.push(.init(deadline: deadline, fd: fd, handlerID: handler.handlerID))
+    }
+
+    var pendingTimerCount: Int { timers.count }
+
+    /// Runs `task` on this loop at or after `deadline`. For rare loop-wide work (drain checks, accept
+    /// back-off), not per connection: the list is scanned each tick.
+    public func schedule(at deadline: UInt64, task: @escaping () -> Void) {
+        tasks.append((deadline, task))
+    }
+
+    private func runTasks() {
+        guard !tasks.isEmpty else { return }
+        var index = 0
+        while index < tasks.count {
+            if tasks[index].deadline <= now {
+                let task = tasks.remove(at: index).task
+                task()
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    /// Queues `handler.flush()` for the end of this tick. The handler keeps its own "already dirty" flag.
+    @inline(__always)
+    public func markDirty(_ handler: EventHandler) {
+        dirty.append(handler)
+    }
+
+    // MARK: Cross-thread
+
+    /// Runs `task` on the loop's thread soon. Safe from any thread.
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        inbox.withLock { $0.append(task) }
+        var one: UInt64 = 1
+        _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
+    }
+
+    /// Makes `run` return after the current tick. Safe from any thread.
+    public func stop() {
+        execute { [self] in running = false }
+    }
+
+    // MARK: Running
+
+    /// Runs until `stop`. Must be called on the thread that will own the loop.
+    public func run() {
+        running = true
+        while running {
+            flushDirty()
+            let timeout = nextTimeout()
+            let count = CSystem_epoll_wait(epollFD, events, Int32(maxEvents), timeout)
+            now = MonotonicClock.milliseconds()
+            if count > 0 {
+                for position in 0..<Int(count) {
+                    let event = events[position]
+                    let fd = Int32(truncatingIfNeeded: event.token)
+                    if fd == wakeFD {
+                        drainInbox()
+                    } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                        handler.handleEvents(event.events)
+                    }
+                }
+            }
+            fireTimers()
+            runTasks()
+        }
+        flushDirty()
+    }
+
+    private func nextTimeout() -> Int32 {
+        var earliest = timers.earliest ?? UInt64.max
+        for task in tasks { earliest = min(earliest, task.deadline) }
+        guard earliest != UInt64.max else { return -1 }
+        let current = MonotonicClock.milliseconds()
+        if earliest <= current { return 0 }
+        return Int32(clamping: earliest - current)
+    }
+
+    private func fireTimers() {
+        while let entry = timers.popDue(now: now) {
+            guard Int(entry.fd) < handlers.count, let handler = handlers[Int(entry.fd)],
+                handler.handlerID == entry.handlerID
+            else { continue }
+            handler.handleTimer(scheduled: entry.deadline)
+        }
+    }
+
+    private func flushDirty() {
+        // A flush may mark more handlers dirty (e.g. a close frame queued on a write error): loop until calm.
+        while !dirty.isEmpty {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for handler in batch { handler.flush() }
+        }
+    }
+
+    private func drainInbox() {
+        var counter: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &counter) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        let tasks = inbox.withLock { tasks in
+            let taken = tasks
+            tasks.removeAll()
+            return taken
+        }
+        for task in tasks { task() }
+    }
+}
+
+/// A process-wide source of handler ids.
+enum HandlerIDs {
+    private static let next = Atomic<UInt64>(1)
+    static func make() -> UInt64 { next.add(1, ordering: .relaxed).oldValue }
+}

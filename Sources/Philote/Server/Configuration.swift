@@ -1,0 +1,58 @@
+/// Everything the server reads from the environment, validated once at start-up.
+public struct Configuration: Sendable {
+    public var secret: String?
+    public var host = "0.0.0.0"
+    public var port = 6380
+    public var workers = LoopGroup.cpuCount
+    public var logLevel = LogLevel.info
+    public var maxConnections = 255
+    public var readBufferSize = 1024
+    public var writeBufferSize = 1024
+    public var checkOrigin = false
+    /// Largest message after reassembly (bytes).
+    public var maxMessageSize = 65536
+    /// Queued outbound bytes per connection before it is treated as a slow reader.
+    public var maxBackpressure = 1 << 20
+    /// Largest HTTP request head (bytes).
+    public var maxHeadSize = 8192
+    /// Milliseconds; 0 disables idle pings.
+    public var pingInterval: UInt64 = 30_000
+    public var pongTimeout: UInt64 = 10_000
+    public var handshakeTimeout: UInt64 = 10_000
+    /// How long to wait for the peer's close frame (or FIN) after this side closed.
+    public var closeTimeout: UInt64 = 5_000
+
+    public init() {}
+
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> Configuration {
+        var config = Configuration()
+        let reader = EnvironmentReader(environment)
+        if let secret = environment["SECRET"], !secret.isEmpty { config.secret = secret }
+        if let host = environment["HOST"] {
+            guard SocketAddress(host: host, port: 0) != nil else {
+                throw ConfigurationError("HOST", "must be a numeric IPv4 or IPv6 address such as 0.0.0.0 or ::, got \"\(host)\"")
+            }
+            config.host = host
+        }
+        config.port = try reader.integer("PORT", in: 0...65535) ?? config.port
+        config.workers = try reader.integer("WORKERS", in: 1...1024) ?? config.workers
+        if let level = environment["LOGLEVEL"] {
+            guard let parsed = LogLevel(name: level) else {
+                throw ConfigurationError("LOGLEVEL", "must be one of debug, info, warning, error, fatal, panic, got \"\(level)\"")
+            }
+            config.logLevel = parsed
+        }
+        config.maxConnections = try reader.integer("MAX_CONNECTIONS", in: 1...10_000_000) ?? config.maxConnections
+        config.readBufferSize = try reader.integer("READ_BUFFER_SIZE", in: 1...(64 << 20)) ?? config.readBufferSize
+        config.writeBufferSize = try reader.integer("WRITE_BUFFER_SIZE", in: 1...(64 << 20)) ?? config.writeBufferSize
+        config.checkOrigin = try reader.boolean("CHECK_ORIGIN") ?? config.checkOrigin
+        config.maxMessageSize = try reader.integer("MAX_MESSAGE_SIZE", in: 1...(1 << 30)) ?? config.maxMessageSize
+        config.maxBackpressure = try reader.integer("MAX_BACKPRESSURE", in: 1024...(1 << 30)) ?? config.maxBackpressure
+        config.maxHeadSize = try reader.integer("MAX_HEADER_SIZE", in: 1024...(1 << 20)) ?? config.maxHeadSize
+        config.pingInterval = try reader.duration("PING_INTERVAL", allowZero: true) ?? config.pingInterval
+        config.pongTimeout = try reader.duration("PONG_TIMEOUT") ?? config.pongTimeout
+        config.handshakeTimeout = try reader.duration("HANDSHAKE_TIMEOUT") ?? config.handshakeTimeout
+        config.closeTimeout = try reader.duration("CLOSE_TIMEOUT") ?? config.closeTimeout
+        return config
+    }
+}

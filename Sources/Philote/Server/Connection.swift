@@ -1,0 +1,364 @@
+import CSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client socket from accept to close: the HTTP upgrade, then RFC 6455 framing, the close handshake,
+/// idle pings and timeouts. Lives on one loop and is touched by that loop's thread only.
+public final class Connection: EventHandler {
+    enum Phase {
+        /// Reading the HTTP request head.
+        case handshake
+        case open
+        /// A close frame or an HTTP error is queued: once written, the write side is shut and input is
+        /// discarded until the peer's FIN or `closeTimeout`.
+        case closing
+        case closed
+    }
+
+    public let handlerID: UInt64
+    public let fd: Int32
+    public unowned let loop: EventLoop
+    unowned let context: LoopContext
+    private(set) var phase = Phase.handshake
+
+    private var headParser: RequestHeadParser?
+    private var reader: WebSocketReader
+    /// Bytes of an incomplete frame, held between reads; empty (no storage) otherwise.
+    private var pending: [UInt8] = []
+    private var outbound = OutboundQueue()
+    private var isDirty = false
+    private var interest: UInt32 = 0
+    private var writeShut = false
+
+    private let startedAt: UInt64
+    private var lastRead: UInt64
+    private var pingSentAt: UInt64 = 0
+    private var awaitingPong = false
+    private var closingSince: UInt64 = 0
+    /// The earliest deadline with an entry in the loop's timer heap (0: none).
+    private var scheduledDeadline: UInt64 = 0
+
+    /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
+    public var userData: AnyObject?
+
+    init(fd: Int32, loop: EventLoop, context: LoopContext) {
+        handlerID = HandlerIDs.make()
+        self.fd = fd
+        self.loop = loop
+        self.context = context
+        let config = context.configuration
+        headParser = RequestHeadParser(maxHeadSize: config.maxHeadSize)
+        reader = WebSocketReader(maxMessageSize: config.maxMessageSize)
+        startedAt = loop.now
+        lastRead = loop.now
+    }
+
+    func start() throws(Errno) {
+        interest = UInt32(CSystem_EPOLLIN)
+        try loop.register(fd: fd, handler: self, events: interest)
+        ensureScheduled()
+    }
+
+    public var isOpen: Bool { phase == .open }
+
+    // MARK: Sending
+
+    /// Queues a whole frame for this tick's flush. Ignored unless the connection is open.
+    public func send(frame: SharedFrame) {
+        guard phase == .open else { return }
+        enqueue(frame)
+    }
+
+    public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
+        guard phase == .open else { return }
+        enqueue(FrameWriter.frame(opcode, payload: payload))
+    }
+
+    /// Starts the close handshake with `code`.
+    public func close(_ code: CloseCode, reason: String = "") {
+        close(code: code.rawValue, reason: reason)
+    }
+
+    private func close(code: UInt16?, reason: String) {
+        guard phase == .open else { return }
+        enqueue(FrameWriter.closeFrame(code, reason: reason))
+        beginClosing()
+    }
+
+    private func enqueue(_ frame: SharedFrame) {
+        outbound.append(frame)
+        if !isDirty {
+            isDirty = true
+            loop.markDirty(self)
+        }
+    }
+
+    private func beginClosing() {
+        let wasOpen = phase == .open
+        phase = .closing
+        closingSince = loop.now
+        headParser = nil
+        ensureScheduled()
+        if wasOpen { context.application.closed(self) }
+    }
+
+    // MARK: EventHandler
+
+    public func handleEvents(_ events: UInt32) {
+        if events & UInt32(CSystem_EPOLLOUT) != 0 {
+            flush()
+        }
+        if events & UInt32(CSystem_EPOLLIN | CSystem_EPOLLHUP | CSystem_EPOLLERR) != 0 && phase != .closed {
+            readAvailable()
+        }
+    }
+
+    public func flush() {
+        isDirty = false
+        guard phase != .closed else { return }
+        while !outbound.isEmpty {
+            let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
+            do {
+                switch try Socket.writev(fd, loop.ioVectors, count: Int32(count)) {
+                case .processed(let written):
+                    outbound.consume(written)
+                    if written < bytes {
+                        updateInterest()
+                        return
+                    }
+                case .wouldBlock:
+                    updateInterest()
+                    return
+                }
+            } catch {
+                // EPIPE / ECONNRESET: the peer is gone; nothing more can be delivered.
+                closeNow()
+                return
+            }
+        }
+        if phase == .closing && !writeShut {
+            writeShut = true
+            _ = shutdown(fd, Int32(SHUT_WR))
+        }
+        updateInterest()
+    }
+
+    public func handleTimer(scheduled: UInt64) {
+        if scheduled == scheduledDeadline { scheduledDeadline = 0 }
+        guard phase != .closed else { return }
+        let now = loop.now
+        switch phase {
+        case .handshake:
+            if now >= startedAt + context.configuration.handshakeTimeout {
+                context.logger.debug("handshake timeout", ["conn": String(handlerID)])
+                closeNow()
+                return
+            }
+        case .open:
+            let config = context.configuration
+            if config.pingInterval > 0 {
+                if awaitingPong {
+                    if now >= pingSentAt + config.pongTimeout {
+                        context.logger.debug("pong timeout", ["conn": String(handlerID)])
+                        close(.goingAway, reason: "pong timeout")
+                        flush()
+                        closeNow()
+                        return
+                    }
+                } else if now >= lastRead + config.pingInterval {
+                    awaitingPong = true
+                    pingSentAt = now
+                    enqueue(FrameWriter.frame(.ping, payload: UnsafeRawBufferPointer(start: nil, count: 0)))
+                }
+            }
+        case .closing:
+            if now >= closingSince + context.configuration.closeTimeout {
+                closeNow()
+                return
+            }
+        case .closed:
+            return
+        }
+        ensureScheduled()
+    }
+
+    // MARK: Deadlines
+
+    /// The one moment this connection next needs attention, given its phase (nil: none).
+    private var deadline: UInt64? {
+        let config = context.configuration
+        switch phase {
+        case .handshake: return startedAt + config.handshakeTimeout
+        case .open:
+            guard config.pingInterval > 0 else { return nil }
+            return awaitingPong ? pingSentAt + config.pongTimeout : lastRead + config.pingInterval
+        case .closing: return closingSince + config.closeTimeout
+        case .closed: return nil
+        }
+    }
+
+    /// Makes sure a heap entry exists at or before `deadline`. Entries are never removed: a later one that
+    /// fires for nothing is cheap, and reading never touches the heap (the idle check is lazy).
+    private func ensureScheduled() {
+        guard let deadline else { return }
+        if scheduledDeadline == 0 || deadline < scheduledDeadline {
+            scheduledDeadline = deadline
+            loop.schedule(at: deadline, fd: fd, handler: self)
+        }
+    }
+
+    // MARK: Reading
+
+    private func readAvailable() {
+        let buffer = loop.readBuffer
+        let count: Int
+        do {
+            switch try Socket.read(fd, into: buffer) {
+            case .wouldBlock: return
+            case .processed(let read): count = read
+            }
+        } catch {
+            closeNow()
+            return
+        }
+        if count == 0 {
+            // FIN from the peer: in the open phase that is an abnormal closure (no close frame).
+            closeNow()
+            return
+        }
+        lastRead = loop.now
+        awaitingPong = false
+        let input = UnsafeMutableRawBufferPointer(rebasing: buffer[..<count])
+        switch phase {
+        case .handshake: readHandshake(input)
+        case .open: readFrames(input)
+        case .closing, .closed: break
+        }
+    }
+
+    private func readHandshake(_ input: UnsafeMutableRawBufferPointer) {
+        guard var parser = headParser else { return }
+        // Moved out while it grows, so the buffer inside is never shared (and never copied on write).
+        headParser = nil
+        let result = parser.feed(UnsafeRawBufferPointer(input))
+        switch result {
+        case .needMore:
+            headParser = parser
+        case .failure(let error):
+            reject(error)
+        case .complete(let head, let consumed):
+            upgrade(head)
+            if phase == .open && consumed < input.count {
+                // A client may send its first frame in the same packet as the request.
+                readFrames(UnsafeMutableRawBufferPointer(rebasing: input[consumed...]))
+            }
+        }
+    }
+
+    private func upgrade(_ head: RequestHead) {
+        let request: UpgradeRequest
+        switch UpgradeRequest.validate(head) {
+        case .failure(let error):
+            reject(error)
+            return
+        case .success(let valid):
+            request = valid
+        }
+        if let refusal = context.application.shouldAccept(request, connection: self) {
+            reject(refusal)
+            return
+        }
+        enqueue(SharedFrame.make(bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue)))
+        phase = .open
+        context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
+        context.application.opened(self)
+        ensureScheduled()
+    }
+
+    private func reject(_ error: HandshakeError) {
+        context.logger.debug(
+            "handshake refused", ["conn": String(handlerID), "status": String(error.status.rawValue), "reason": error.reason])
+        enqueue(SharedFrame.make(bytes: HTTPResponse.error(error)))
+        beginClosing()
+    }
+
+    private func readFrames(_ input: UnsafeMutableRawBufferPointer) {
+        let outcome: WebSocketReader.Outcome
+        if pending.isEmpty {
+            outcome = reader.read(input, into: self)
+            let rest = input.count - outcome.consumed
+            if rest > 0 && outcome.stop == nil {
+                pending.reserveCapacity(max(outcome.pendingFrameLength ?? 0, rest))
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[outcome.consumed...]))
+            }
+        } else {
+            pending.append(contentsOf: UnsafeRawBufferPointer(input))
+            var bytes = pending
+            pending = []
+            outcome = bytes.withUnsafeMutableBytes { reader.read($0, into: self) }
+            if outcome.stop == nil && outcome.consumed < bytes.count {
+                bytes.removeSubrange(0..<outcome.consumed)
+                if let frameLength = outcome.pendingFrameLength { bytes.reserveCapacity(frameLength) }
+                pending = bytes
+            }
+        }
+        if case .failure(let error) = outcome.stop {
+            pending = []
+            context.logger.debug(
+                "protocol error", ["conn": String(handlerID), "code": String(error.closeCode.rawValue), "reason": error.reason])
+            close(code: error.closeCode.rawValue, reason: error.reason)
+        } else if outcome.stop == .closeReceived {
+            pending = []
+        }
+    }
+
+    // MARK: Teardown
+
+    /// Closes the socket at once (no handshake): the peer is gone, misbehaving, or out of time.
+    func closeNow() {
+        guard phase != .closed else { return }
+        let wasOpen = phase == .open
+        phase = .closed
+        loop.deregister(fd: fd)
+        Socket.close(fd)
+        outbound.removeAll()
+        context.connectionClosed()
+        if wasOpen { context.application.closed(self) }
+    }
+
+    private func updateInterest() {
+        var wanted = UInt32(CSystem_EPOLLIN)
+        if !outbound.isEmpty {
+            wanted |= UInt32(CSystem_EPOLLOUT)
+            // An echo-style peer that does not read its answers stops being read from, so its
+            // queue cannot grow without bound.
+            if outbound.queuedBytes >= context.configuration.maxBackpressure { wanted &= ~UInt32(CSystem_EPOLLIN) }
+        }
+        if wanted != interest {
+            interest = wanted
+            loop.setInterest(fd: fd, events: wanted)
+        }
+    }
+}
+
+extension Connection: WebSocketEventSink {
+    public func receivedMessage(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
+        guard phase == .open else { return }
+        context.application.received(self, opcode: opcode, payload: payload)
+    }
+
+    public func receivedPing(_ payload: UnsafeRawBufferPointer) {
+        guard phase == .open else { return }
+        enqueue(FrameWriter.frame(.pong, payload: payload))
+    }
+
+    public func receivedPong(_ payload: UnsafeRawBufferPointer) {}
+
+    public func receivedClose(code: UInt16?, reason: UnsafeRawBufferPointer) {
+        guard phase == .open else { return }
+        // Echo the peer's code (section 5.5.1); an empty close is answered with an empty close.
+        close(code: code, reason: "")
+    }
+}

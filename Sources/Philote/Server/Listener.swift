@@ -1,0 +1,74 @@
+import CSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One loop's `SO_REUSEPORT` listening socket: accepts connections and hands them to that loop.
+final class Listener: EventHandler, @unchecked Sendable {
+    let handlerID = HandlerIDs.make()
+    let fd: Int32
+    private let context: LoopContext
+    private var isClosed = false
+
+    init(fd: Int32, context: LoopContext) {
+        self.fd = fd
+        self.context = context
+    }
+
+    func start() throws(Errno) {
+        try context.loop.register(fd: fd, handler: self, events: UInt32(CSystem_EPOLLIN))
+    }
+
+    func handleEvents(_ events: UInt32) {
+        // A bounded batch per wake-up keeps a connection storm from starving established connections.
+        for _ in 0..<64 {
+            guard !isClosed else { return }
+            let accepted: Int32
+            do {
+                switch try Socket.accept(fd) {
+                case .wouldBlock: return
+                case .processed(let newFD): accepted = newFD
+                }
+            } catch {
+                handleAcceptError(error)
+                return
+            }
+            Socket.setNoDelay(accepted)
+            let connection = Connection(fd: accepted, loop: context.loop, context: context)
+            do {
+                try connection.start()
+                context.connectionOpened()
+            } catch {
+                Socket.close(accepted)
+            }
+        }
+    }
+
+    private func handleAcceptError(_ error: Errno) {
+        switch error.code {
+        case ECONNABORTED, EPROTO, EPERM:
+            return  // that one connection failed; the next accept may succeed
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            // Out of descriptors: level-triggered epoll would report the backlog again at once, so stop
+            // listening for a moment instead of spinning.
+            context.logger.warning("accept failed, pausing accepts", ["error": error.description])
+            context.loop.setInterest(fd: fd, events: 0)
+            context.loop.schedule(at: context.loop.now + 100) { [self] in
+                if !isClosed { context.loop.setInterest(fd: fd, events: UInt32(CSystem_EPOLLIN)) }
+            }
+        default:
+            context.logger.error("accept failed", ["error": error.description])
+        }
+    }
+
+    func handleTimer(scheduled: UInt64) {}
+    func flush() {}
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        context.loop.deregister(fd: fd)
+        Socket.close(fd)
+    }
+}

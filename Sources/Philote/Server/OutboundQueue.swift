@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connection's queued output: references to shared frames, written front to back with `writev`.
+/// A partly written frame stays at the front with an offset, so partial writes resume in place.
+struct OutboundQueue {
+    private var frames: [SharedFrame] = []
+    private var head = 0
+    /// Bytes of `frames[head]` already written.
+    private var headOffset = 0
+    private(set) var queuedBytes = 0
+
+    var isEmpty: Bool { head == frames.count }
+
+    mutating func append(_ frame: SharedFrame) {
+        frames.append(frame)
+        queuedBytes += frame.length
+    }
+
+    /// Fills `vectors` with the unwritten bytes, at most `capacity` entries; returns (entries, bytes).
+    func gather(into vectors: UnsafeMutablePointer<iovec>, capacity: Int) -> (count: Int, bytes: Int) {
+        var count = 0
+        var bytes = 0
+        var index = head
+        while index < frames.count && count < capacity {
+            let frame = frames[index]
+            let skip = index == head ? headOffset : 0
+            vectors[count] = iovec(iov_base: frame.bytes + skip, iov_len: frame.length - skip)
+            bytes += frame.length - skip
+            count += 1
+            index += 1
+        }
+        return (count, bytes)
+    }
+
+    /// Drops `written` bytes from the front.
+    mutating func consume(_ written: Int) {
+        var remaining = written
+        queuedBytes -= written
+        while remaining > 0 {
+            let available = frames[head].length - headOffset
+            if remaining >= available {
+                remaining -= available
+                head += 1
+                headOffset = 0
+            } else {
+                headOffset += remaining
+                remaining = 0
+            }
+        }
+        if head == frames.count {
+            // Release the storage, not just the elements: an idle connection should hold nothing.
+            frames = []
+            head = 0
+        } else if head >= 64 && head * 2 >= frames.count {
+            frames.removeSubrange(0..<head)
+            head = 0
+        }
+    }
+
+    mutating func removeAll() {
+        frames = []
+        head = 0
+        headOffset = 0
+        queuedBytes = 0
+    }
+}

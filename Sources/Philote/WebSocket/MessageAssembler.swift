@@ -1,0 +1,68 @@
+/// Joins data frames into messages (RFC 6455 section 5.4): enforces continuation rules, the message size
+/// cap across fragments, and incremental UTF-8 validation of text so that bad bytes fail at once.
+/// An unfragmented message is never copied: the caller delivers the frame payload it already holds.
+public struct MessageAssembler: Sendable {
+    public enum Result: Equatable {
+        /// A fragment was stored; the message is not complete.
+        case fragmentStored
+        /// The frame was a whole message by itself: deliver its payload in place.
+        case messageInPlace(Opcode)
+        /// The last fragment arrived: deliver `takeMessage()`.
+        case messageAssembled(Opcode)
+        case failure(ProtocolError)
+    }
+
+    public var maxMessageSize: Int
+    private var fragmentedOpcode: Opcode?
+    private var buffer: [UInt8] = []
+    private var utf8 = UTF8Validator()
+
+    public init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+    }
+
+    /// True while a fragmented message is partly received.
+    public var isAssembling: Bool { fragmentedOpcode != nil }
+
+    /// Takes a data frame (text, binary or continuation) whose payload is already unmasked.
+    public mutating func accept(_ header: FrameHeader, payload: UnsafeRawBufferPointer) -> Result {
+        switch header.opcode {
+        case .text, .binary:
+            if fragmentedOpcode != nil {
+                return .failure(.protocolViolation("new message before the previous one finished"))
+            }
+            if header.opcode == .text {
+                utf8 = UTF8Validator()
+                guard utf8.validate(payload) else { return .failure(.invalidUTF8) }
+            }
+            if header.fin {
+                if header.opcode == .text && !utf8.isComplete { return .failure(.invalidUTF8) }
+                return .messageInPlace(header.opcode)
+            }
+            fragmentedOpcode = header.opcode
+            buffer.append(contentsOf: payload)
+            return .fragmentStored
+        case .continuation:
+            guard let opcode = fragmentedOpcode else {
+                return .failure(.protocolViolation("continuation frame without a message"))
+            }
+            if buffer.count + payload.count > maxMessageSize { return .failure(.messageTooBig) }
+            if opcode == .text {
+                guard utf8.validate(payload) else { return .failure(.invalidUTF8) }
+                if header.fin && !utf8.isComplete { return .failure(.invalidUTF8) }
+            }
+            buffer.append(contentsOf: payload)
+            return header.fin ? .messageAssembled(opcode) : .fragmentStored
+        case .close, .ping, .pong:
+            preconditionFailure("control frames do not go through the assembler")
+        }
+    }
+
+    /// The assembled message; the assembler is ready for the next one and keeps no buffer.
+    public mutating func takeMessage() -> [UInt8] {
+        let message = buffer
+        buffer = []
+        fragmentedOpcode = nil
+        return message
+    }
+}

@@ -1,0 +1,11 @@
+/// WebSocket frame opcodes (RFC 6455 section 5.2). Values 3-7 and 0xB-0xF are reserved and refused.
+public enum Opcode: UInt8, Sendable {
+    case continuation = 0x0
+    case text = 0x1
+    case binary = 0x2
+    case close = 0x8
+    case ping = 0x9
+    case pong = 0xA
+
+    public var isControl: Bool { rawValue & 0x8 != 0 }
+}

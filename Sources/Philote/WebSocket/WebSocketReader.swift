@@ -1,0 +1,92 @@
+/// The inbound half of a server-side WebSocket: frames in, events out, with every RFC 6455 rule of
+/// sections 5 to 7 checked. Pure code over bytes; the connection owns the socket and the buffers.
+public struct WebSocketReader: Sendable {
+    public enum Stop: Equatable {
+        /// A close frame was received and reported; the reader reads nothing more.
+        case closeReceived
+        case failure(ProtocolError)
+    }
+
+    public struct Outcome: Equatable {
+        /// Bytes fully handled; the rest (an incomplete frame) must be offered again with more data.
+        public var consumed: Int
+        /// When the next frame is partly here and its header is known: its total length.
+        public var pendingFrameLength: Int?
+        public var stop: Stop?
+    }
+
+    public var parser: FrameParser
+    public var assembler: MessageAssembler
+
+    public init(maxMessageSize: Int) {
+        parser = FrameParser(maxPayloadLength: maxMessageSize)
+        assembler = MessageAssembler(maxMessageSize: maxMessageSize)
+    }
+
+    /// Decodes every complete frame in `buffer` (unmasking in place) and reports them to `sink`.
+    public mutating func read<Sink: WebSocketEventSink>(
+        _ buffer: UnsafeMutableRawBufferPointer, into sink: Sink
+    ) -> Outcome {
+        var offset = 0
+        while true {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])
+            switch parser.parse(rest) {
+            case .incomplete(let frameLength):
+                return Outcome(consumed: offset, pendingFrameLength: frameLength, stop: nil)
+            case .failure(let error):
+                return Outcome(consumed: offset, pendingFrameLength: nil, stop: .failure(error))
+            case .frame(let header):
+                let payload = UnsafeRawBufferPointer(
+                    rebasing: rest[header.headerLength..<header.frameLength])
+                offset += header.frameLength
+                if let stop = handle(header, payload, sink) {
+                    return Outcome(consumed: offset, pendingFrameLength: nil, stop: stop)
+                }
+            }
+        }
+    }
+
+    private mutating func handle<Sink: WebSocketEventSink>(
+        _ header: FrameHeader, _ payload: UnsafeRawBufferPointer, _ sink: Sink
+    ) -> Stop? {
+        switch header.opcode {
+        case .ping:
+            sink.receivedPing(payload)
+        case .pong:
+            sink.receivedPong(payload)
+        case .close:
+            switch Self.validateClose(payload) {
+            case .success(let code):
+                sink.receivedClose(code: code, reason: payload.count > 2 ? UnsafeRawBufferPointer(rebasing: payload[2...]) : UnsafeRawBufferPointer(start: nil, count: 0))
+                return .closeReceived
+            case .failure(let error):
+                return .failure(error)
+            }
+        case .text, .binary, .continuation:
+            switch assembler.accept(header, payload: payload) {
+            case .fragmentStored:
+                break
+            case .messageInPlace(let opcode):
+                sink.receivedMessage(opcode, payload)
+            case .messageAssembled(let opcode):
+                let message = assembler.takeMessage()
+                message.withUnsafeBytes { sink.receivedMessage(opcode, $0) }
+            case .failure(let error):
+                return .failure(error)
+            }
+        }
+        return nil
+    }
+
+    /// A close payload is empty, or a code a peer may send followed by a UTF-8 reason (section 5.5.1).
+    static func validateClose(_ payload: UnsafeRawBufferPointer) -> Result<UInt16?, ProtocolError> {
+        if payload.isEmpty { return .success(nil) }
+        if payload.count == 1 { return .failure(.protocolViolation("close payload of one byte")) }
+        let code = UInt16(payload[0]) << 8 | UInt16(payload[1])
+        guard CloseCode.isValidOnWire(code) else { return .failure(.protocolViolation("invalid close code")) }
+        var utf8 = UTF8Validator()
+        let reason = UnsafeRawBufferPointer(rebasing: payload[2...])
+        guard utf8.validate(reason), utf8.isComplete else { return .failure(.invalidUTF8) }
+        return .success(code)
+    }
+}
