@@ -1,0 +1,95 @@
+"""Shared fixtures: start the real `philote` binary on a kernel-chosen port and stop it by PID."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("PHILOTE_BIN", ROOT / ".build" / "debug" / "philote"))
+
+
+class ServerProcess:
+    """One server process. Its stderr goes to a file, so a chatty log can never block it."""
+
+    def __init__(self, args, env):
+        self.log = tempfile.NamedTemporaryFile(prefix="philote-", suffix=".log", delete=False)
+        full_env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2"}
+        full_env.update({k: str(v) for k, v in env.items()})
+        self.process = subprocess.Popen(
+            [str(BINARY), *args], env=full_env, stdout=subprocess.DEVNULL, stderr=self.log
+        )
+        self.pid = self.process.pid
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self, limit=20.0):
+        # The start-up line carries the bound port (PORT=0 lets the kernel choose a free one).
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            for line in text.splitlines():
+                if "msg=\"philote started\"" in line:
+                    address = line.split("address=")[1].split()[0]
+                    return int(address.rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {text}")
+            time.sleep(0.02)
+        raise RuntimeError("server did not start: " + self.log_text())
+
+    def log_text(self):
+        with open(self.log.name, "r", errors="replace") as handle:
+            return handle.read()
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self, timeout=15):
+        """SIGTERM, then the exit status (the server must exit 0 on its own)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise
+        return self.process.returncode
+
+    def cleanup(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.unlink(self.log.name)
+
+
+@pytest.fixture
+def start_server():
+    """start_server(*args, **env) -> ServerProcess; every server is stopped after the test."""
+    started = []
+
+    def start(*args, **env):
+        server = ServerProcess(args or ("echo",), env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def echo_server(start_server):
+    """An echo server with short timeouts, so timeout tests finish quickly."""
+    server = start_server("echo", HANDSHAKE_TIMEOUT="1", CLOSE_TIMEOUT="1", LOGLEVEL="debug")
+    yield server
+    assert server.stop() == 0, server.log_text()
