@@ -1,7 +1,7 @@
 import Philote
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let usage = """

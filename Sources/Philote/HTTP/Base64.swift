@@ -6,7 +6,8 @@ enum Base64 {
         let capacity = 4 * ((bytes.count + 2) / 3) + 1
         return String(unsafeUninitializedCapacity: capacity) { out in
             let written = out.withMemoryRebound(to: CChar.self) { chars in
-                CSystem_base64_encode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, chars.baseAddress)
+                CSystem_base64_encode(
+                    bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, chars.baseAddress)
             }
             return max(0, Int(written))
         }

@@ -28,13 +28,15 @@ public struct RequestHeadParser: Sendable {
         guard let end = Self.findHeadEnd(buffer, from: searchStart) else {
             if buffer.count > maxHeadSize {
                 buffer = []
-                return .failure(HandshakeError(.requestHeaderFieldsTooLarge, "request head larger than \(maxHeadSize) bytes"))
+                return .failure(
+                    HandshakeError(.requestHeaderFieldsTooLarge, "request head larger than \(maxHeadSize) bytes"))
             }
             return .needMore
         }
         if end > maxHeadSize {
             buffer = []
-            return .failure(HandshakeError(.requestHeaderFieldsTooLarge, "request head larger than \(maxHeadSize) bytes"))
+            return .failure(
+                HandshakeError(.requestHeaderFieldsTooLarge, "request head larger than \(maxHeadSize) bytes"))
         }
         let consumed = end - previous
         let result = Self.parse(buffer[..<end])
@@ -50,7 +52,8 @@ public struct RequestHeadParser: Sendable {
         guard bytes.count >= 4 else { return nil }
         var index = start
         while index + 4 <= bytes.count {
-            if bytes[index + 3] == 0x0A && bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D {
+            if bytes[index + 3] == 0x0A && bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D
+            {
                 return index + 4
             }
             index += 1

@@ -10,7 +10,8 @@ public struct UpgradeRequest: Sendable {
     /// Validates `head` as a WebSocket opening handshake, or says which rule it broke.
     public static func validate(_ head: RequestHead) -> Result<UpgradeRequest, HandshakeError> {
         guard head.method == "GET" else {
-            return .failure(HandshakeError(.methodNotAllowed, "WebSocket upgrade requires GET", headers: [("Allow", "GET")]))
+            return .failure(
+                HandshakeError(.methodNotAllowed, "WebSocket upgrade requires GET", headers: [("Allow", "GET")]))
         }
         guard head.versionMajor > 1 || (head.versionMajor == 1 && head.versionMinor >= 1) else {
             return .failure(HandshakeError(.badRequest, "WebSocket upgrade requires HTTP/1.1 or later"))
@@ -29,7 +30,8 @@ public struct UpgradeRequest: Sendable {
         let versions = head.values("Sec-WebSocket-Version")
         guard versions.count == 1, versions[0] == "13" else {
             return .failure(
-                HandshakeError(.upgradeRequired, "unsupported WebSocket version; this server speaks 13",
+                HandshakeError(
+                    .upgradeRequired, "unsupported WebSocket version; this server speaks 13",
                     headers: [("Sec-WebSocket-Version", "13")]))
         }
         let keys = head.values("Sec-WebSocket-Key")

@@ -2,7 +2,7 @@ import CSystem
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One thread's reactor: level-triggered epoll, an eventfd for wake-ups from other threads, a heap of
@@ -64,17 +64,23 @@ public final class EventLoop: @unchecked Sendable {
         if slot >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: max(slot + 1 - handlers.count, handlers.count)))
         }
-        try syscallBlocking("epoll_ctl(ADD)") { CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_ADD(), fd, events, UInt64(fd)) }
+        try syscallBlocking("epoll_ctl(ADD)") {
+            CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_ADD(), fd, events, UInt64(fd))
+        }
         handlers[slot] = handler
     }
 
+    /// Changes what `fd` is watched for. It cannot fail for a registered descriptor; a failure means the
+    /// descriptor is already gone, and its handler learns that from its next read or write.
     public func setInterest(fd: Int32, events: UInt32) {
-        _ = CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_MOD(), fd, events, UInt64(fd))
+        _ = try? syscall("epoll_ctl(MOD)") {
+            CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_MOD(), fd, events, UInt64(fd))
+        }
     }
 
     /// Forgets `fd`; call before closing it.
     public func deregister(fd: Int32) {
-        _ = CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_DEL(), fd, 0, 0)
+        _ = try? syscall("epoll_ctl(DEL)") { CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_DEL(), fd, 0, 0) }
         if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
     }
 
@@ -121,7 +127,8 @@ public final class EventLoop: @unchecked Sendable {
     public func execute(_ task: @escaping @Sendable () -> Void) {
         inbox.withLock { $0.append(task) }
         var one: UInt64 = 1
-        _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
+        // EAGAIN means the counter is already non-zero: the loop is woken either way.
+        _ = try? syscall("write(eventfd)") { withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) } }
     }
 
     /// Makes `run` return after the current tick. Safe from any thread.
@@ -137,9 +144,10 @@ public final class EventLoop: @unchecked Sendable {
         while running {
             flushDirty()
             let timeout = nextTimeout()
-            let count = CSystem_epoll_wait(epollFD, events, Int32(maxEvents), timeout)
+            // EINTR is retried inside the wrapper; no other failure is possible with valid arguments.
+            let result = try? syscall("epoll_wait") { CSystem_epoll_wait(epollFD, events, Int32(maxEvents), timeout) }
             now = MonotonicClock.milliseconds()
-            if count > 0 {
+            if case .processed(let count) = result, count > 0 {
                 for position in 0..<Int(count) {
                     let event = events[position]
                     let fd = Int32(truncatingIfNeeded: event.token)
@@ -185,7 +193,9 @@ public final class EventLoop: @unchecked Sendable {
 
     private func drainInbox() {
         var counter: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &counter) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        _ = try? syscall("read(eventfd)") {
+            withUnsafeMutableBytes(of: &counter) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+        }
         let tasks = inbox.withLock { tasks in
             let taken = tasks
             tasks.removeAll()

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `count` event loops, each on its own thread. The caller sets each loop up (listener, handlers) before
@@ -39,11 +39,13 @@ public final class LoopGroup: @unchecked Sendable {
     private static func spawn(_ body: @escaping () -> Void) -> pthread_t {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
-        let result = pthread_create(&thread, nil, { context in
-            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
-            body.run()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &thread, nil,
+            { context in
+                let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+                body.run()
+                return nil
+            }, context)
         precondition(result == 0, "pthread_create failed: \(result)")
         return thread
     }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Milliseconds on CLOCK_MONOTONIC: immune to wall-clock jumps, which is what timeouts need.

@@ -30,7 +30,8 @@ public struct Configuration: Sendable {
         if let secret = environment["SECRET"], !secret.isEmpty { config.secret = secret }
         if let host = environment["HOST"] {
             guard SocketAddress(host: host, port: 0) != nil else {
-                throw ConfigurationError("HOST", "must be a numeric IPv4 or IPv6 address such as 0.0.0.0 or ::, got \"\(host)\"")
+                throw ConfigurationError(
+                    "HOST", "must be a numeric IPv4 or IPv6 address such as 0.0.0.0 or ::, got \"\(host)\"")
             }
             config.host = host
         }
@@ -38,7 +39,8 @@ public struct Configuration: Sendable {
         config.workers = try reader.integer("WORKERS", in: 1...1024) ?? config.workers
         if let level = environment["LOGLEVEL"] {
             guard let parsed = LogLevel(name: level) else {
-                throw ConfigurationError("LOGLEVEL", "must be one of debug, info, warning, error, fatal, panic, got \"\(level)\"")
+                throw ConfigurationError(
+                    "LOGLEVEL", "must be one of debug, info, warning, error, fatal, panic, got \"\(level)\"")
             }
             config.logLevel = parsed
         }

@@ -1,7 +1,7 @@
 import CSystem
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One client socket from accept to close: the HTTP upgrade, then RFC 6455 framing, the close handshake,
@@ -140,7 +140,7 @@ public final class Connection: EventHandler {
         }
         if phase == .closing && !writeShut {
             writeShut = true
-            _ = shutdown(fd, Int32(SHUT_WR))
+            Socket.shutdownWrite(fd)
         }
         updateInterest()
     }
@@ -279,7 +279,8 @@ public final class Connection: EventHandler {
 
     private func reject(_ error: HandshakeError) {
         context.logger.debug(
-            "handshake refused", ["conn": String(handlerID), "status": String(error.status.rawValue), "reason": error.reason])
+            "handshake refused",
+            ["conn": String(handlerID), "status": String(error.status.rawValue), "reason": error.reason])
         enqueue(SharedFrame.make(bytes: HTTPResponse.error(error)))
         beginClosing()
     }
@@ -307,7 +308,8 @@ public final class Connection: EventHandler {
         if case .failure(let error) = outcome.stop {
             pending = []
             context.logger.debug(
-                "protocol error", ["conn": String(handlerID), "code": String(error.closeCode.rawValue), "reason": error.reason])
+                "protocol error",
+                ["conn": String(handlerID), "code": String(error.closeCode.rawValue), "reason": error.reason])
             close(code: error.closeCode.rawValue, reason: error.reason)
         } else if outcome.stop == .closeReceived {
             pending = []

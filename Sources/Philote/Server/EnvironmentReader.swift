@@ -9,7 +9,8 @@ struct EnvironmentReader {
     func integer(_ name: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
         guard let text = environment[name] else { return nil }
         guard let value = Int(text.trimmingHTTPWhitespace()), range.contains(value) else {
-            throw ConfigurationError(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+            throw ConfigurationError(
+                name, "must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
         }
         return value
     }
@@ -39,7 +40,8 @@ struct EnvironmentReader {
             number = number.dropLast()
             scale = 60_000
         }
-        let accepted = "a duration in seconds (e.g. 30 or 0.5) or with a unit (500ms, 30s, 2m)\(allowZero ? ", 0 to disable" : "")"
+        let accepted =
+            "a duration in seconds (e.g. 30 or 0.5) or with a unit (500ms, 30s, 2m)\(allowZero ? ", 0 to disable" : "")"
         guard let value = Double(number), value.isFinite, value >= 0, value * scale < 1e12 else {
             throw ConfigurationError(name, "must be \(accepted), got \"\(text)\"")
         }

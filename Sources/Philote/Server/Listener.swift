@@ -1,7 +1,7 @@
 import CSystem
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One loop's `SO_REUSEPORT` listening socket: accepts connections and hands them to that loop.

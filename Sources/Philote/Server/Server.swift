@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The composition root: `workers` loops, each with its own listening socket and connections, running

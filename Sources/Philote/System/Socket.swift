@@ -1,7 +1,7 @@
 import CSystem
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Thin, typed socket operations over raw descriptors. Ownership (who closes) stays with the caller.
@@ -17,7 +17,7 @@ enum Socket {
             try syscallBlocking("setsockopt(SO_REUSEPORT)") {
                 CSystem_set_int_option(fd, CSystem_SOL_SOCKET(), CSystem_SO_REUSEPORT(), 1)
             }
-            try address.withSockAddr { pointer, length throws(Errno) in
+            _ = try address.withSockAddr { pointer, length throws(Errno) in
                 try syscallBlocking("bind") { Glibc.bind(fd, pointer, length) }
             }
             try syscallBlocking("listen") { Glibc.listen(fd, backlog) }
@@ -34,7 +34,9 @@ enum Socket {
     }
 
     static func setNoDelay(_ fd: Int32) {
-        _ = CSystem_set_int_option(fd, CSystem_IPPROTO_TCP(), CSystem_TCP_NODELAY(), 1)
+        _ = try? syscall("setsockopt(TCP_NODELAY)") {
+            CSystem_set_int_option(fd, CSystem_IPPROTO_TCP(), CSystem_TCP_NODELAY(), 1)
+        }
     }
 
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> IOResult<Int> {
@@ -61,6 +63,12 @@ enum Socket {
             // sin_port and sin6_port sit at the same offset, in network byte order.
             Int(UInt16(raw[2]) << 8 | UInt16(raw[3]))
         }
+    }
+
+    /// Stops sending (FIN) while still reading: the lingering close after an error response or a close frame.
+    static func shutdownWrite(_ fd: Int32) {
+        // ENOTCONN (peer already gone) needs no handling: the next read reports the end.
+        _ = try? syscall("shutdown") { Glibc.shutdown(fd, Int32(SHUT_WR)) }
     }
 
     static func close(_ fd: Int32) {

@@ -1,7 +1,7 @@
 import CSystem
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one wrapper every system call goes through: `EINTR` is retried, `EAGAIN` becomes

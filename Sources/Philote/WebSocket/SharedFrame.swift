@@ -1,7 +1,7 @@
 /// An immutable, reference-counted run of bytes ready for the wire (usually one encoded frame). One
 /// allocation holds both the object and its bytes; the bytes never move, so queued writes can point at
 /// them from `iovec`s for as long as the queue holds a reference.
-public final class SharedFrame: ManagedBuffer<Int, UInt8>, @unchecked Sendable {
+public final class SharedFrame: ManagedBuffer<Int, UInt8> {
     public static func make(length: Int) -> SharedFrame {
         let buffer = SharedFrame.create(minimumCapacity: max(length, 1)) { _ in length }
         return unsafeDowncast(buffer, to: SharedFrame.self)

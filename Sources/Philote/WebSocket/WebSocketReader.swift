@@ -57,7 +57,11 @@ public struct WebSocketReader: Sendable {
         case .close:
             switch Self.validateClose(payload) {
             case .success(let code):
-                sink.receivedClose(code: code, reason: payload.count > 2 ? UnsafeRawBufferPointer(rebasing: payload[2...]) : UnsafeRawBufferPointer(start: nil, count: 0))
+                sink.receivedClose(
+                    code: code,
+                    reason: payload.count > 2
+                        ? UnsafeRawBufferPointer(rebasing: payload[2...]) : UnsafeRawBufferPointer(start: nil, count: 0)
+                )
                 return .closeReceived
             case .failure(let error):
                 return .failure(error)
