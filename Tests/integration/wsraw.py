@@ -4,6 +4,7 @@ import base64
 import os
 import socket
 import struct
+import time
 
 GOOD_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
 
@@ -98,6 +99,42 @@ class RawClient:
         elif length == 127:
             (length,) = struct.unpack("!Q", self._take(8))
         return bool(first & 0x80), (first >> 4) & 7, first & 0x0F, self._take(length)
+
+    def recv_message(self, answer_pings=True):
+        """(opcode, payload) of the next data message, reassembled from its fragments. Pings that
+        arrive meanwhile are answered (when answer_pings) and pongs skipped; a close raises AssertionError."""
+        opcode, parts = None, []
+        while True:
+            fin, rsv, frame_opcode, payload = self.recv_frame()
+            assert rsv == 0, f"server frame with RSV bits {rsv}"
+            if frame_opcode == 0x9:
+                if answer_pings:
+                    self.send_frame(0xA, payload)
+                continue
+            if frame_opcode == 0xA:
+                continue
+            assert frame_opcode != 0x8, f"unexpected close {payload!r}"
+            if opcode is None:
+                assert frame_opcode in (0x1, 0x2), f"message starts with opcode {frame_opcode}"
+                opcode = frame_opcode
+            else:
+                assert frame_opcode == 0x0, f"opcode {frame_opcode} inside a fragmented message"
+            parts.append(payload)
+            if fin:
+                return opcode, b"".join(parts)
+
+    def send_in_pieces(self, data, sizes, pause=0.02):
+        """Sends data in pieces of the given sizes (the rest as a last piece) with TCP_NODELAY and a short
+        pause between them, so the server is likely to see them in separate reads. The pause only paces
+        the sender; no assertion depends on it."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        offset = 0
+        for size in sizes:
+            self.send(data[offset:offset + size])
+            offset += size
+            time.sleep(pause)
+        if offset < len(data):
+            self.send(data[offset:])
 
     def expect_close(self, code, reply=True):
         """Reads until a close frame; asserts its code, optionally answers it, then expects EOF."""

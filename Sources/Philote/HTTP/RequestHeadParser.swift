@@ -25,7 +25,17 @@ public struct RequestHeadParser: Sendable {
         let room = maxHeadSize - previous
         let take = min(input.count, room + 1)  // one byte over the cap proves the head is too large
         buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[..<take]))
-        guard let end = Self.findHeadEnd(buffer, from: searchStart) else {
+        let headEnd = Self.findHeadEnd(buffer, from: searchStart)
+        // A bare LF fails at once: a head with LF line endings would otherwise never show its CRLFCRLF
+        // end and would hold the connection until the handshake timeout. Bytes after the head (a first
+        // frame) are not looked at.
+        for index in previous..<(headEnd ?? buffer.count) where buffer[index] == 0x0A {
+            if index == 0 || buffer[index - 1] != 0x0D {
+                buffer = []
+                return .failure(HandshakeError(.badRequest, "bare LF in request head"))
+            }
+        }
+        guard let end = headEnd else {
             if buffer.count > maxHeadSize {
                 buffer = []
                 return .failure(
