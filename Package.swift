@@ -7,6 +7,9 @@ let package = Package(
         .executable(name: "philote", targets: ["philote"]),
         .library(name: "Philote", targets: ["Philote"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
     targets: [
         // The C boundary: only what Swift cannot import directly (macros, packed structs, varargs).
         .target(
@@ -21,7 +24,10 @@ let package = Package(
             name: "Philote",
             dependencies: ["CSystem"]
         ),
-        .executableTarget(name: "philote", dependencies: ["Philote"]),
+        .executableTarget(
+            name: "philote",
+            dependencies: ["Philote", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Fuzz targets: built with -sanitize=fuzzer by `make fuzz`; an ordinary build gets a stub main.
         .executableTarget(name: "FuzzFrames", dependencies: ["Philote"], path: "Fuzz/FuzzFrames"),
         .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote"], path: "Fuzz/FuzzRequestHead"),

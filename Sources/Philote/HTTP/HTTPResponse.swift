@@ -12,6 +12,17 @@ public enum HTTPResponse {
         return Array((head + body).utf8)
     }
 
+    /// A JSON response (the API's answers and errors); the connection is closed after it.
+    public static func json(_ status: HTTPStatus, _ body: String, headers: [(String, String)] = []) -> [UInt8] {
+        var head = "HTTP/1.1 \(status.rawValue) \(status.phrase)\r\n"
+        head += "Content-Type: application/json\r\n"
+        head += "Content-Length: \(body.utf8.count + 1)\r\n"
+        head += "Connection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array((head + body + "\n").utf8)
+    }
+
     public static func error(_ error: HandshakeError) -> [UInt8] {
         text(error.status, error.reason, headers: error.headers)
     }

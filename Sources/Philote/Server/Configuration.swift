@@ -21,6 +21,8 @@ public struct Configuration: Sendable {
     public var handshakeTimeout: UInt64 = 10_000
     /// How long to wait for the peer's close frame (or FIN) after this side closed.
     public var closeTimeout: UInt64 = 5_000
+    /// On SIGTERM/SIGINT: how long clients get to answer close 1001 before the process exits anyway.
+    public var drainTimeout: UInt64 = 10_000
 
     public init() {}
 
@@ -55,6 +57,7 @@ public struct Configuration: Sendable {
         config.pongTimeout = try reader.duration("PONG_TIMEOUT") ?? config.pongTimeout
         config.handshakeTimeout = try reader.duration("HANDSHAKE_TIMEOUT") ?? config.handshakeTimeout
         config.closeTimeout = try reader.duration("CLOSE_TIMEOUT") ?? config.closeTimeout
+        config.drainTimeout = try reader.duration("DRAIN_TIMEOUT") ?? config.drainTimeout
         return config
     }
 }

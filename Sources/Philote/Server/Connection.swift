@@ -42,6 +42,10 @@ public final class Connection: EventHandler {
 
     /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
     public var userData: AnyObject?
+    /// When set (monotonic ms), the open connection is closed with 4001 "token expired" at that moment.
+    public var expiresAt: UInt64? {
+        didSet { ensureScheduled() }
+    }
 
     init(fd: Int32, loop: EventLoop, context: LoopContext) {
         handlerID = HandlerIDs.make()
@@ -158,6 +162,11 @@ public final class Connection: EventHandler {
             }
         case .open:
             let config = context.configuration
+            if let expiresAt, now >= expiresAt {
+                context.logger.debug("token expired", ["conn": String(handlerID)])
+                close(.tokenExpired, reason: "token expired")
+                return
+            }
             if config.pingInterval > 0 {
                 if awaitingPong {
                     if now >= pingSentAt + config.pongTimeout {
@@ -192,8 +201,12 @@ public final class Connection: EventHandler {
         switch phase {
         case .handshake: return startedAt + config.handshakeTimeout
         case .open:
-            guard config.pingInterval > 0 else { return nil }
-            return awaitingPong ? pingSentAt + config.pongTimeout : lastRead + config.pingInterval
+            var next = expiresAt
+            if config.pingInterval > 0 {
+                let idle = awaitingPong ? pingSentAt + config.pongTimeout : lastRead + config.pingInterval
+                next = min(next ?? idle, idle)
+            }
+            return next
         case .closing: return closingSince + config.closeTimeout
         case .closed: return nil
         }
@@ -258,6 +271,13 @@ public final class Connection: EventHandler {
     }
 
     private func upgrade(_ head: RequestHead) {
+        let isUpgradeAttempt = head.tokens("Upgrade").contains { $0.asciiCaseInsensitiveEquals("websocket") }
+        if !isUpgradeAttempt, let response = context.application.respond(to: head, connection: self) {
+            // A plain HTTP request the application serves (its API, health): answered, then closed.
+            enqueue(SharedFrame.make(bytes: response))
+            beginClosing()
+            return
+        }
         let request: UpgradeRequest
         switch UpgradeRequest.validate(head) {
         case .failure(let error):

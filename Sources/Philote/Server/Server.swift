@@ -42,6 +42,8 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    public var loops: [EventLoop] { group.loops }
+
     /// Starts the loop threads; returns at once.
     public func start() {
         group.start()

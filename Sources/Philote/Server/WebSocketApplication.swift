@@ -1,6 +1,9 @@
 /// What runs on top of the engine: echo mode, and the pub/sub server. Every call happens on the
 /// connection's loop thread.
 public protocol WebSocketApplication: AnyObject, Sendable {
+    /// Answers a request that is not a WebSocket upgrade (a whole HTTP response), or nil to let the
+    /// engine refuse it as a failed upgrade.
+    func respond(to head: RequestHead, connection: Connection) -> [UInt8]?
     /// Decides on a valid upgrade request before the 101 is sent: nil accepts, an error refuses.
     func shouldAccept(_ request: UpgradeRequest, connection: Connection) -> HandshakeError?
     func opened(_ connection: Connection)

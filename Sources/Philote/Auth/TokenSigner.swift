@@ -1,0 +1,26 @@
+/// Mints tokens for `philote token`, `philote client` and tests.
+public struct TokenSigner: Sendable {
+    private let secret: [UInt8]
+    public var algorithm: HMACAlgorithm
+
+    public init(secret: String, algorithm: HMACAlgorithm = .hs256) {
+        self.secret = Array(secret.utf8)
+        self.algorithm = algorithm
+    }
+
+    public func sign(_ claims: Claims) -> String {
+        var payload = "{\"read\":\(Self.list(claims.read)),\"write\":\(Self.list(claims.write))"
+        if claims.api { payload += ",\"api\":true" }
+        if let exp = claims.expiresAt { payload += ",\"exp\":\(exp)" }
+        if let nbf = claims.notBefore { payload += ",\"nbf\":\(nbf)" }
+        if let iat = claims.issuedAt { payload += ",\"iat\":\(iat)" }
+        payload += "}"
+        let header = "{\"alg\":\"\(algorithm.rawValue)\",\"typ\":\"JWT\"}"
+        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+        return signingInput + "." + Base64URL.encode(algorithm.authenticate(Array(signingInput.utf8), key: secret))
+    }
+
+    private static func list(_ items: [String]) -> String {
+        "[" + items.map { JSONStringEncoder.quoted($0) }.joined(separator: ",") + "]"
+    }
+}

@@ -1,0 +1,65 @@
+/// One loop's channel index: channel → the sessions on this loop that read it. Only that loop's thread
+/// touches it, so it needs no lock.
+final class LocalHub: @unchecked Sendable {
+    private final class Subscribers {
+        /// Each entry knows which of its session's read channels this is, so removal is O(1).
+        var entries: ContiguousArray<(session: Session, slot: Int)> = []
+    }
+
+    private var channels: [[UInt8]: Subscribers] = [:]
+    private var permissionsCache: [String: Permissions] = [:]
+
+    var channelCount: Int { channels.count }
+
+    /// The shared permissions object for `token`, made from `claims` on first use.
+    func permissions(forToken token: String, claims: Claims) -> Permissions {
+        if let cached = permissionsCache[token] { return cached }
+        let made = Permissions(claims)
+        permissionsCache[token] = made
+        return made
+    }
+
+    func subscribe(_ session: Session) {
+        session.permissions.users += 1
+        for (slot, channel) in session.permissions.read.enumerated() {
+            let subscribers: Subscribers
+            if let existing = channels[channel] {
+                subscribers = existing
+            } else {
+                subscribers = Subscribers()
+                channels[channel] = subscribers
+            }
+            session.positions[slot] = subscribers.entries.count
+            subscribers.entries.append((session, slot))
+        }
+    }
+
+    func unsubscribe(_ session: Session) {
+        for (slot, channel) in session.permissions.read.enumerated() {
+            guard let subscribers = channels[channel] else { continue }
+            let position = session.positions[slot]
+            let last = subscribers.entries.count - 1
+            if position != last {
+                let moved = subscribers.entries[last]
+                subscribers.entries[position] = moved
+                moved.session.positions[moved.slot] = position
+            }
+            subscribers.entries.removeLast()
+            if subscribers.entries.isEmpty { channels[channel] = nil }
+        }
+        session.permissions.users -= 1
+        if session.permissions.users == 0 { permissionsCache[session.tokenKey] = nil }
+    }
+
+    /// Queues `frame` on every reader of `channel` here except `sender`; returns how many.
+    @discardableResult
+    func deliver(_ frame: SharedFrame, to channel: [UInt8], except sender: Session?) -> Int {
+        guard let subscribers = channels[channel] else { return 0 }
+        var count = 0
+        for entry in subscribers.entries where entry.session !== sender {
+            entry.session.connection.send(frame: frame)
+            count += 1
+        }
+        return count
+    }
+}

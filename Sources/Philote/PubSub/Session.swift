@@ -1,0 +1,17 @@
+/// The pub/sub side of one open connection: who it is (the issuer id the others see) and what it may do.
+public final class Session {
+    public unowned let connection: Connection
+    public let issuer: String
+    let permissions: Permissions
+    let tokenKey: String
+    /// For each channel of `permissions.read`, this session's index in that channel's subscriber list.
+    var positions: [Int]
+
+    init(connection: Connection, issuer: String, permissions: Permissions, tokenKey: String) {
+        self.connection = connection
+        self.issuer = issuer
+        self.permissions = permissions
+        self.tokenKey = tokenKey
+        positions = Array(repeating: -1, count: permissions.read.count)
+    }
+}

@@ -1,0 +1,155 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Philote server: JWT admission at the upgrade, channels, publish with write checks, error replies,
+/// token expiry, and the `/api` endpoints. Everything but the connection count is per loop.
+public final class PubSubApplication: WebSocketApplication, @unchecked Sendable {
+    private let configuration: Configuration
+    private let verifier: TokenVerifier
+    private var hub: Hub!
+    private let connections = Atomic<Int>(0)
+    private let startedAt = MonotonicClock.milliseconds()
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        verifier = TokenVerifier(secret: configuration.secret ?? "")
+    }
+
+    /// Connects the application to the server's loops; call once, before the server starts.
+    public func attach(to server: Server) {
+        hub = Hub(loops: server.loops)
+    }
+
+    public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    // MARK: Admission
+
+    public func shouldAccept(_ request: UpgradeRequest, connection: Connection) -> HandshakeError? {
+        let head = request.head
+        if configuration.checkOrigin, let refusal = OriginCheck.refusal(head) { return refusal }
+        guard let token = TokenLocator.token(in: head) else {
+            return HandshakeError(.unauthorized, TokenError.missing.reason)
+        }
+        let claims: Claims
+        switch verifier.verify(token, now: Int64(time(nil))) {
+        case .success(let verified): claims = verified
+        case .failure(let error): return HandshakeError(.unauthorized, error.reason)
+        }
+        // Reserve a place before the upgrade, so the limit holds under concurrent handshakes on all loops.
+        if connections.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
+            connections.wrappingSubtract(1, ordering: .relaxed)
+            return HandshakeError(.serviceUnavailable, "too many connections")
+        }
+        let local = hub.local(connection.loop)
+        let session = Session(
+            connection: connection, issuer: IssuerID.make(),
+            permissions: local.permissions(forToken: token, claims: claims), tokenKey: token)
+        connection.userData = session
+        if let exp = claims.expiresAt {
+            let remaining = max(0, exp * 1000 - Self.wallClockMilliseconds())
+            connection.expiresAt = connection.loop.now + UInt64(remaining)
+        }
+        return nil
+    }
+
+    public func opened(_ connection: Connection) {
+        guard let session = connection.userData as? Session else { return }
+        hub.local(connection.loop).subscribe(session)
+    }
+
+    public func closed(_ connection: Connection) {
+        guard let session = connection.userData as? Session else { return }
+        hub.local(connection.loop).unsubscribe(session)
+        connection.userData = nil
+        connections.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    // MARK: Messages
+
+    public func received(_ connection: Connection, opcode: Opcode, payload: UnsafeRawBufferPointer) {
+        guard let session = connection.userData as? Session else { return }
+        let message: ClientMessage
+        switch ClientMessageReader.read(payload) {
+        case .success(let read): message = read
+        case .failure(let failure):
+            reply(connection, error: failure.reason, channel: nil)
+            return
+        }
+        guard session.permissions.mayWrite(message.channel) else {
+            reply(connection, error: "write not permitted", channel: message.channel)
+            return
+        }
+        let json = message.channel.withUnsafeBytes { channel in
+            message.data.withUnsafeBytes { data in
+                ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
+            }
+        }
+        let frame = json.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) }
+        hub.publish(frame, to: message.channel, from: session)
+    }
+
+    /// `{"error":"<reason>"[,"channel":"<name>"]}` + `\n` to the sender; the connection stays open.
+    private func reply(_ connection: Connection, error: String, channel: [UInt8]?) {
+        var out: [UInt8] = Array(#"{"error":"#.utf8)
+        out.append(contentsOf: JSONStringEncoder.quoted(error).utf8)
+        if let channel {
+            out.append(contentsOf: #","channel":""#.utf8)
+            channel.withUnsafeBytes { JSONStringEncoder.append($0, to: &out) }
+            out.append(0x22)
+        }
+        out.append(contentsOf: "}\n".utf8)
+        out.withUnsafeBytes { connection.send(.text, $0) }
+    }
+
+    // MARK: HTTP API
+
+    public func respond(to head: RequestHead, connection: Connection) -> [UInt8]? {
+        let path = head.path
+        guard path == "/api" || path.hasPrefix("/api/") else { return nil }
+        guard path == "/api/info" else {
+            return HTTPResponse.json(.notFound, #"{"error":"not found"}"#)
+        }
+        guard head.method == "GET" else {
+            return HTTPResponse.json(.methodNotAllowed, #"{"error":"method not allowed"}"#, headers: [("Allow", "GET")])
+        }
+        guard let token = TokenLocator.token(in: head) else {
+            return HTTPResponse.json(.unauthorized, #"{"error":\#(JSONStringEncoder.quoted(TokenError.missing.reason))}"#)
+        }
+        switch verifier.verify(token, now: Int64(time(nil))) {
+        case .failure(let error):
+            return HTTPResponse.json(.unauthorized, #"{"error":\#(JSONStringEncoder.quoted(error.reason))}"#)
+        case .success(let claims):
+            guard claims.api else {
+                return HTTPResponse.json(.forbidden, #"{"error":"token does not grant the API"}"#)
+            }
+        }
+        return HTTPResponse.json(.ok, info())
+    }
+
+    private func info() -> String {
+        let uptime = Double(MonotonicClock.milliseconds() - startedAt) / 1000
+        let config = configuration
+        let settings: [(String, String)] = [
+            ("host", JSONStringEncoder.quoted(config.host)), ("port", String(config.port)),
+            ("workers", String(config.workers)), ("log_level", JSONStringEncoder.quoted(config.logLevel.name)),
+            ("max_connections", String(config.maxConnections)), ("read_buffer_size", String(config.readBufferSize)),
+            ("write_buffer_size", String(config.writeBufferSize)), ("check_origin", String(config.checkOrigin)),
+            ("max_message_size", String(config.maxMessageSize)), ("max_header_size", String(config.maxHeadSize)),
+            ("max_backpressure", String(config.maxBackpressure)),
+            ("ping_interval_ms", String(config.pingInterval)), ("pong_timeout_ms", String(config.pongTimeout)),
+            ("handshake_timeout_ms", String(config.handshakeTimeout)), ("close_timeout_ms", String(config.closeTimeout)),
+            ("drain_timeout_ms", String(config.drainTimeout)),
+        ]
+        let body = settings.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
+        return #"{"version":"\#(PhiloteVersion.string)","uptime":\#(uptime),"pid":\#(getpid()),"connections":\#(connectionCount),"config":{\#(body)}}"#
+    }
+
+    private static func wallClockMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}

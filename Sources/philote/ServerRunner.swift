@@ -1,0 +1,73 @@
+import Philote
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Start-up and shutdown shared by every serving command.
+enum ServerRunner {
+    static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
+    static func fail(_ message: String, status: Int32) -> Never {
+        var line = Array("philote: \(message)\n".utf8)
+        line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+        exit(status)
+    }
+
+    static func loadConfiguration() -> Configuration {
+        do {
+            return try Configuration.fromEnvironment(environment())
+        } catch {
+            fail("invalid configuration: \(error)", status: 2)
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains (close 1001 to everyone) and exits 0.
+    static func run(
+        configuration: Configuration, application: WebSocketApplication, mode: String,
+        prepare: (Server) -> Void
+    ) -> Never {
+        // Writes to a vanished peer must fail with EPIPE, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        // Block the stop signals before any loop thread exists (threads inherit the mask), then take
+        // them synchronously with sigwait: no async-signal-safety concerns.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let server: Server
+        do {
+            server = try Server(configuration: configuration, application: application)
+        } catch {
+            fail("cannot listen on \(configuration.host):\(configuration.port): \(error)", status: 1)
+        }
+        prepare(server)
+        server.start()
+        server.logger.info(
+            "philote started",
+            [
+                "version": PhiloteVersion.string, "mode": mode,
+                "address": "ws://\(configuration.host):\(server.port)", "workers": String(configuration.workers),
+            ])
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        server.logger.info("shutting down", ["signal": received == SIGTERM ? "SIGTERM" : "SIGINT"])
+        server.shutdown(gracePeriod: configuration.drainTimeout)
+        server.wait()
+        server.logger.info("stopped")
+        exit(0)
+    }
+}
