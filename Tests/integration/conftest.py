@@ -23,7 +23,13 @@ class ServerProcess:
             [str(BINARY), *args], env=full_env, stdout=subprocess.DEVNULL, stderr=self.log
         )
         self.pid = self.process.pid
-        self.port = self._wait_for_port()
+        try:
+            self.port = self._wait_for_port()
+        except Exception:
+            # Never leave a server behind when start-up detection fails.
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def _wait_for_port(self, limit=20.0):
         # The start-up line carries the bound port (PORT=0 lets the kernel choose a free one).

@@ -312,3 +312,33 @@ def test_server_keeps_serving_while_bad_clients_linger(echo_server):
     good = RawClient(port)
     good.handshake()
     assert_echoes(good)
+
+
+def test_max_connections_refuses_with_503_before_the_upgrade(start_server):
+    """MAX_CONNECTIONS counts open WebSocket connections on every loop; one more gets 503, and a place
+    freed by a close is given to the next client."""
+    server = start_server("echo", MAX_CONNECTIONS="3", WORKERS="2")
+    clients = []
+    for _ in range(3):
+        client = RawClient(server.port)
+        client.handshake()
+        clients.append(client)
+    refused = RawClient(server.port)
+    refused.send(upgrade_request())
+    status, _, body = refused.read_http_response()
+    assert status == 503 and b"too many connections" in body
+    refused.expect_eof()
+    clients[0].send_frame(0x8, b"\x03\xe8")
+    clients[0].expect_close(1000, reply=False)
+    # The place is released when the server processes the close; retry until it is (bounded).
+    deadline = time.monotonic() + 5
+    while True:
+        again = RawClient(server.port)
+        again.send(upgrade_request())
+        status, _, _ = again.read_http_response()
+        if status == 101 or time.monotonic() > deadline:
+            break
+        again.close()
+    assert status == 101
+    again.send_frame(0x1, b"ok")
+    assert again.recv_frame()[3] == b"ok"

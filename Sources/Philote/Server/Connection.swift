@@ -105,7 +105,13 @@ public final class Connection: EventHandler {
         closingSince = loop.now
         headParser = nil
         ensureScheduled()
-        if wasOpen { context.application.closed(self) }
+        if wasOpen { connectionEnded() }
+    }
+
+    /// The open phase is over: give back the connection's place and tell the application.
+    private func connectionEnded() {
+        context.connections.release()
+        context.application.closed(self)
     }
 
     // MARK: EventHandler
@@ -290,6 +296,10 @@ public final class Connection: EventHandler {
             reject(refusal)
             return
         }
+        guard context.connections.reserve() else {
+            reject(HandshakeError(.serviceUnavailable, "too many connections"))
+            return
+        }
         enqueue(SharedFrame.make(bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue)))
         phase = .open
         context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
@@ -347,7 +357,7 @@ public final class Connection: EventHandler {
         Socket.close(fd)
         outbound.removeAll()
         context.connectionClosed()
-        if wasOpen { context.application.closed(self) }
+        if wasOpen { connectionEnded() }
     }
 
     private func updateInterest() {

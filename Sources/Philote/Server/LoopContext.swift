@@ -5,11 +5,16 @@ final class LoopContext: @unchecked Sendable {
     let logger: Logger
     let application: WebSocketApplication
     let loop: EventLoop
+    let connections: ConnectionCounter
     private(set) var connectionCount = 0
     /// Called when the last connection of a draining loop is gone.
     var onIdle: (() -> Void)?
 
-    init(configuration: Configuration, logger: Logger, application: WebSocketApplication, loop: EventLoop) {
+    init(
+        configuration: Configuration, logger: Logger, application: WebSocketApplication, loop: EventLoop,
+        connections: ConnectionCounter
+    ) {
+        self.connections = connections
         self.configuration = configuration
         self.logger = logger
         self.application = application

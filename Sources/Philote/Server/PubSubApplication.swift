@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +8,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     private let configuration: Configuration
     private let verifier: TokenVerifier
     private var hub: Hub!
-    private let connections = Atomic<Int>(0)
+    private var connections: ConnectionCounter!
     private let startedAt = MonotonicClock.milliseconds()
 
     public init(configuration: Configuration) {
@@ -21,9 +19,10 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     /// Connects the application to the server's loops; call once, before the server starts.
     public func attach(to server: Server) {
         hub = Hub(loops: server.loops)
+        connections = server.connections
     }
 
-    public var connectionCount: Int { connections.load(ordering: .relaxed) }
+    public var connectionCount: Int { connections.current }
 
     // MARK: Admission
 
@@ -37,11 +36,6 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         switch verifier.verify(token, now: Int64(time(nil))) {
         case .success(let verified): claims = verified
         case .failure(let error): return HandshakeError(.unauthorized, error.reason)
-        }
-        // Reserve a place before the upgrade, so the limit holds under concurrent handshakes on all loops.
-        if connections.wrappingAdd(1, ordering: .relaxed).newValue > configuration.maxConnections {
-            connections.wrappingSubtract(1, ordering: .relaxed)
-            return HandshakeError(.serviceUnavailable, "too many connections")
         }
         let local = hub.local(connection.loop)
         let session = Session(
@@ -64,7 +58,6 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         guard let session = connection.userData as? Session else { return }
         hub.local(connection.loop).unsubscribe(session)
         connection.userData = nil
-        connections.wrappingSubtract(1, ordering: .relaxed)
     }
 
     // MARK: Messages

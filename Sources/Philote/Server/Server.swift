@@ -12,11 +12,14 @@ public final class Server: @unchecked Sendable {
     private var listeners: [Listener] = []
     /// The bound port (differs from the configured one when that was 0).
     public private(set) var port = 0
+    /// Open WebSocket connections, limited by `MAX_CONNECTIONS`.
+    public let connections: ConnectionCounter
 
     public init(configuration: Configuration, application: WebSocketApplication) throws(Errno) {
         self.configuration = configuration
         logger = Logger(level: configuration.logLevel)
         group = try LoopGroup(count: configuration.workers)
+        connections = ConnectionCounter(limit: configuration.maxConnections)
         guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
             throw Errno(code: EINVAL, call: "address")
         }
@@ -24,7 +27,8 @@ public final class Server: @unchecked Sendable {
         do {
             for loop in group.loops {
                 let context = LoopContext(
-                    configuration: configuration, logger: logger, application: application, loop: loop)
+                    configuration: configuration, logger: logger, application: application, loop: loop,
+                    connections: connections)
                 let fd = try Socket.listen(on: bindAddress)
                 if port == 0 {
                     // With PORT=0 the first socket picks a port; the others join it.
