@@ -42,7 +42,9 @@ struct EnvironmentReader {
         }
         let accepted =
             "a duration in seconds (e.g. 30 or 0.5) or with a unit (500ms, 30s, 2m)\(allowZero ? ", 0 to disable" : "")"
-        guard let value = Double(number), value.isFinite, value >= 0, value * scale < 1e12 else {
+        // Plain decimal digits only: Double would also take "1e3", "0x10" or "nan".
+        let isDecimal = !number.isEmpty && number.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+        guard isDecimal, let value = Double(number), value.isFinite, value >= 0, value * scale < 1e12 else {
             throw ConfigurationError(name, "must be \(accepted), got \"\(text)\"")
         }
         let milliseconds = UInt64((value * scale).rounded())

@@ -44,7 +44,14 @@ public enum FrameWriter {
         var payload: [UInt8] = []
         if let code {
             payload = [UInt8(code >> 8), UInt8(code & 0xFF)]
-            payload.append(contentsOf: reason.utf8.prefix(123))
+            // Cut at a character boundary: a reason ending in half a character is invalid UTF-8 (1007).
+            var length = 0
+            for scalar in reason.unicodeScalars {
+                let width = UTF8.width(scalar)
+                if length + width > 123 { break }
+                length += width
+            }
+            payload.append(contentsOf: reason.utf8.prefix(length))
         }
         return payload.withUnsafeBytes { frame(.close, payload: $0) }
     }

@@ -1,0 +1,89 @@
+import Testing
+
+@testable import Philote
+
+@Suite struct TokenVerifierTests {
+    let verifier = TokenVerifier(secret: "test-secret")
+    let signer = TokenSigner(secret: "test-secret")
+    let now: Int64 = 1_800_000_000
+
+    @Test func verifiesTheWellKnownHS256Example() throws {
+        // The HS256 example token of RFC 7519's ecosystem (jwt.io), signed with "your-256-bit-secret".
+        let token =
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+        let claims = try TokenVerifier(secret: "your-256-bit-secret").verify(token, now: now).get()
+        #expect(claims.issuedAt == 1_516_239_022)
+        #expect(claims.read.isEmpty && claims.write.isEmpty && !claims.api)
+        #expect(TokenVerifier(secret: "other").verify(token, now: now) == .failure(.invalidSignature))
+    }
+
+    @Test(arguments: HMACAlgorithm.allCases)
+    func roundTripsEveryAlgorithm(_ algorithm: HMACAlgorithm) throws {
+        var claims = Claims(read: ["a", "b"], write: ["c"], api: true, expiresAt: now + 60)
+        claims.issuedAt = now - 1
+        let token = TokenSigner(secret: "test-secret", algorithm: algorithm).sign(claims)
+        #expect(try verifier.verify(token, now: now).get() == claims)
+    }
+
+    @Test func refusesNoneAndAsymmetricAlgorithms() {
+        let payload = Base64URL.encode(Array(#"{"read":["a"]}"#.utf8))
+        for alg in ["none", "RS256", "ES256", "PS256", "hs256", "HS1"] {
+            let header = Base64URL.encode(Array(#"{"alg":"\#(alg)","typ":"JWT"}"#.utf8))
+            #expect(verifier.verify("\(header).\(payload).", now: now) == .failure(.unsupportedAlgorithm))
+        }
+        let missing = Base64URL.encode(Array(#"{"typ":"JWT"}"#.utf8))
+        #expect(verifier.verify("\(missing).\(payload).", now: now) == .failure(.unsupportedAlgorithm))
+    }
+
+    @Test func refusesATamperedPayload() {
+        let token = signer.sign(Claims(read: ["a"]))
+        let parts = token.split(separator: ".")
+        let forged = Base64URL.encode(Array(#"{"read":["a","admin"]}"#.utf8))
+        #expect(verifier.verify("\(parts[0]).\(forged).\(parts[2])", now: now) == .failure(.invalidSignature))
+        // A signature of the wrong length for the algorithm is refused the same way.
+        #expect(verifier.verify("\(parts[0]).\(parts[1]).AAAA", now: now) == .failure(.invalidSignature))
+    }
+
+    @Test func refusesMalformedTokens() {
+        for token in ["", "a", "a.b", "a.b.c.d", "!!.e30.", "e30.e30", "bm90IGpzb24.e30.AAAA"] {
+            guard case .failure(let error) = verifier.verify(token, now: now) else {
+                Issue.record("accepted \(token)")
+                continue
+            }
+            #expect(error != .expired)
+        }
+    }
+
+    @Test func checksTimesWithoutLeeway() {
+        var claims = Claims(expiresAt: now)
+        #expect(verifier.verify(signer.sign(claims), now: now) == .failure(.expired))
+        claims.expiresAt = now + 1
+        #expect((try? verifier.verify(signer.sign(claims), now: now).get()) != nil)
+        claims = Claims()
+        claims.notBefore = now + 1
+        #expect(verifier.verify(signer.sign(claims), now: now) == .failure(.notYetValid))
+        claims.notBefore = now
+        #expect((try? verifier.verify(signer.sign(claims), now: now).get()) != nil)
+        claims = Claims()
+        claims.issuedAt = now + 1
+        #expect(verifier.verify(signer.sign(claims), now: now) == .failure(.issuedInFuture))
+    }
+
+    @Test func refusesClaimsOfTheWrongType() {
+        let header = Base64URL.encode(Array(#"{"alg":"HS256"}"#.utf8))
+        func token(_ payload: String) -> String {
+            let input = header + "." + Base64URL.encode(Array(payload.utf8))
+            return input + "." + Base64URL.encode(HMACAlgorithm.hs256.authenticate(Array(input.utf8), key: Array("test-secret".utf8)))
+        }
+        #expect(verifier.verify(token(#"{"read":"a"}"#), now: now) == .failure(.invalidClaim("read")))
+        #expect(verifier.verify(token(#"{"read":[1]}"#), now: now) == .failure(.invalidClaim("read")))
+        #expect(verifier.verify(token(#"{"write":{}}"#), now: now) == .failure(.invalidClaim("write")))
+        #expect(verifier.verify(token(#"{"api":"yes"}"#), now: now) == .failure(.invalidClaim("api")))
+        #expect(verifier.verify(token(#"{"exp":"soon"}"#), now: now) == .failure(.invalidClaim("exp")))
+        #expect(verifier.verify(token(#"{"nbf":true}"#), now: now) == .failure(.invalidClaim("nbf")))
+        #expect(verifier.verify(token(#"[1]"#), now: now) == .failure(.malformed("bad payload")))
+        // Null and missing lists mean empty; unknown claims are ignored.
+        let claims = try? verifier.verify(token(#"{"read":null,"api":null,"sub":7}"#), now: now).get()
+        #expect(claims == Claims())
+    }
+}
