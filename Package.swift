@@ -31,6 +31,8 @@ let package = Package(
         // Fuzz targets: built with -sanitize=fuzzer by `make fuzz`; an ordinary build gets a stub main.
         .executableTarget(name: "FuzzFrames", dependencies: ["Philote"], path: "Fuzz/FuzzFrames"),
         .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote"], path: "Fuzz/FuzzRequestHead"),
+        .executableTarget(name: "FuzzClientMessage", dependencies: ["Philote"], path: "Fuzz/FuzzClientMessage"),
+        .executableTarget(name: "FuzzToken", dependencies: ["Philote"], path: "Fuzz/FuzzToken"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]
