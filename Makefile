@@ -20,10 +20,23 @@ release: deps
 debug: deps
 	$(SWIFT) build
 
-# Runs the server with a development secret, so it works at once. Until pub/sub lands the server is
-# the echo engine.
+# Runs the pub/sub server with a development secret, so it works at once, and first prints a ready token
+# and the client command to try in two other terminals (type a line in one, see it arrive in the other).
+DEV_SECRET ?= development-secret-do-not-use-in-production
 server: release
-	SECRET=$${SECRET:-development-secret-do-not-use-in-production} PORT=$(PORT) .build/release/philote echo
+	@secret="$${SECRET:-$(DEV_SECRET)}"; shown="$(DEV_SECRET)"; \
+	if [ -n "$$SECRET" ]; then shown='"$$SECRET"'; fi; \
+	token=$$(SECRET="$$secret" .build/release/philote token --read demo --write demo) || exit 1; \
+	echo ""; \
+	echo "Philote on ws://127.0.0.1:$(PORT)/ with SECRET=$$shown."; \
+	echo "A token that reads and writes channel \"demo\":"; \
+	echo "  $$token"; \
+	echo "Try it: run this in two other terminals (in this directory), then type a line in one of them:"; \
+	echo "  .build/release/philote client --url ws://127.0.0.1:$(PORT)/ --channel demo --token $$token"; \
+	echo "or let the client mint its own token from the secret:"; \
+	echo "  SECRET=$$shown .build/release/philote client --url ws://127.0.0.1:$(PORT)/ --channel demo"; \
+	echo ""; \
+	SECRET="$$secret" PORT=$(PORT) exec .build/release/philote
 
 test: deps
 	$(SWIFT) build

@@ -1,13 +1,17 @@
-/// Routes a publish to every loop: the publishing loop delivers at once, every other loop gets the one
-/// shared frame through its inbox (one hand-off per loop per publish). Inboxes are FIFO, so messages
-/// from one publisher reach every subscriber in publish order.
+/// Routes a publish to every loop: the publishing loop delivers at once; for every other loop the shared
+/// frame joins that loop's outbox, and each outbox is handed over once per tick (one lock and one
+/// wake-up per loop per tick, however many publishes). Outboxes and inboxes are FIFO, so messages from
+/// one publisher reach every subscriber in publish order.
 final class Hub: @unchecked Sendable {
     private let loops: [EventLoop]
     private let locals: [LocalHub]
+    /// One per origin loop, touched only by that loop's thread.
+    private var outboxes: [Outbox] = []
 
     init(loops: [EventLoop]) {
         self.loops = loops
         locals = loops.map { _ in LocalHub() }
+        outboxes = loops.map { Outbox(origin: $0, loops: loops, locals: locals) }
     }
 
     func local(_ loop: EventLoop) -> LocalHub { locals[loop.index] }
@@ -18,19 +22,50 @@ final class Hub: @unchecked Sendable {
         let origin = sender.connection.loop.index
         let delivered = locals[origin].deliver(frame, to: channel, except: sender)
         if loops.count > 1 {
-            let parcel = Parcel(frame: frame, channel: channel)
-            for (index, loop) in loops.enumerated() where index != origin {
-                let local = locals[index]
-                loop.execute { local.deliver(parcel.frame, to: parcel.channel, except: nil) }
-            }
+            outboxes[origin].add(Parcel(frame: frame, channel: channel))
         }
         return delivered
     }
+}
 
-    /// A frame on its way to another loop. The frame is immutable and its reference count atomic, so
-    /// handing it across threads is safe although ManagedBuffer does not say so.
-    private struct Parcel: @unchecked Sendable {
-        let frame: SharedFrame
-        let channel: [UInt8]
+/// A frame on its way to another loop. The frame is immutable and its reference count atomic, so
+/// handing it across threads is safe although ManagedBuffer does not say so.
+struct Parcel: @unchecked Sendable {
+    let frame: SharedFrame
+    let channel: [UInt8]
+}
+
+/// What one loop has published this tick for the other loops; shipped in the loop's before-sleep pass.
+final class Outbox: EventHandler, @unchecked Sendable {
+    let handlerID = HandlerIDs.make()
+    private let origin: EventLoop
+    private let loops: [EventLoop]
+    private let locals: [LocalHub]
+    private var pending: [Parcel] = []
+
+    init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub]) {
+        self.origin = origin
+        self.loops = loops
+        self.locals = locals
     }
+
+    func add(_ parcel: Parcel) {
+        if pending.isEmpty { origin.markDirty(self) }
+        pending.append(parcel)
+    }
+
+    func flush() {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending = []
+        for (index, loop) in loops.enumerated() where index != origin.index {
+            let local = locals[index]
+            loop.execute {
+                for parcel in batch { local.deliver(parcel.frame, to: parcel.channel, except: nil) }
+            }
+        }
+    }
+
+    func handleEvents(_ events: UInt32) {}
+    func handleTimer(scheduled: UInt64) {}
 }

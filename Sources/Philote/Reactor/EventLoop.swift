@@ -15,6 +15,7 @@ public final class EventLoop: @unchecked Sendable {
     private var handlers: [EventHandler?] = []
     private var timers = TimerHeap()
     private var dirty: [EventHandler] = []
+    private var flushing: [EventHandler] = []
     private var tasks: [(deadline: UInt64, task: () -> Void)] = []
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private var running = false
@@ -185,9 +186,10 @@ public final class EventLoop: @unchecked Sendable {
     private func flushDirty() {
         // A flush may mark more handlers dirty (e.g. a close frame queued on a write error): loop until calm.
         while !dirty.isEmpty {
-            let batch = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for handler in batch { handler.flush() }
+            // Swap with the spare list instead of copying: no allocation per tick.
+            swap(&dirty, &flushing)
+            for handler in flushing { handler.flush() }
+            flushing.removeAll(keepingCapacity: true)
         }
     }
 

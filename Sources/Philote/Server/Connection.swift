@@ -69,12 +69,22 @@ public final class Connection: EventHandler {
 
     // MARK: Sending
 
-    /// Queues a whole frame for this tick's flush. Ignored unless the connection is open.
+    /// Queues a shared frame (a fan-out delivery) for this tick's flush. Ignored unless the connection is
+    /// open. A subscriber whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is
+    /// freed at once and it is closed with 1008, so it never holds memory or slows anyone else.
     public func send(frame: SharedFrame) {
         guard phase == .open else { return }
+        if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
+            context.logger.debug("slow consumer", ["conn": String(handlerID)])
+            outbound.dropUnsent()
+            close(.policyViolation, reason: "slow consumer")
+            return
+        }
         enqueue(frame)
     }
 
+    /// Queues a reply to what this peer sent (echo, error replies). Here not reading is the backpressure:
+    /// above `MAX_BACKPRESSURE` unsent bytes the server stops reading from the peer until it catches up.
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
         enqueue(FrameWriter.frame(opcode, payload: payload))

@@ -59,6 +59,21 @@ struct OutboundQueue {
         }
     }
 
+    /// Frees everything not yet started; a frame already partly on the wire stays, so the stream stays
+    /// well-formed for the close frame that follows.
+    mutating func dropUnsent() {
+        guard !isEmpty else { return }
+        if headOffset > 0 {
+            let started = frames[head]
+            frames = [started]
+            queuedBytes = started.length - headOffset
+        } else {
+            frames = []
+            queuedBytes = 0
+        }
+        head = 0
+    }
+
     mutating func removeAll() {
         frames = []
         head = 0
