@@ -1,6 +1,8 @@
 /// The pub/sub side of one open connection: who it is (the issuer id the others see) and what it may do.
 public final class Session {
-    public unowned let connection: Connection
+    /// unowned(unsafe): the connection owns its session (`userData`) and drops it when it closes, before
+    /// it can go away; a checked reference would cost atomics on every delivery.
+    public unowned(unsafe) let connection: Connection
     public let issuer: String
     let permissions: Permissions
     let tokenKey: String

@@ -19,8 +19,10 @@ public final class Connection: EventHandler {
 
     public let handlerID: UInt64
     public let fd: Int32
-    public unowned let loop: EventLoop
-    unowned let context: LoopContext
+    // unowned(unsafe): the loop and its context outlive every connection on them, and a checked unowned
+    // reference costs an atomic retain/release on every access of the hot path.
+    public unowned(unsafe) let loop: EventLoop
+    unowned(unsafe) let context: LoopContext
     private(set) var phase = Phase.handshake
 
     private var headParser: RequestHeadParser?

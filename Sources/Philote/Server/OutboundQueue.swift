@@ -50,8 +50,13 @@ struct OutboundQueue {
             }
         }
         if head == frames.count {
-            // Release the storage, not just the elements: an idle connection should hold nothing.
-            frames = []
+            // A small list keeps its storage (a few pointers) so steady traffic allocates nothing per
+            // tick; a large one is released so that a burst does not stay held by an idle connection.
+            if frames.capacity <= 32 {
+                frames.removeAll(keepingCapacity: true)
+            } else {
+                frames = []
+            }
             head = 0
         } else if head >= 64 && head * 2 >= frames.count {
             frames.removeSubrange(0..<head)
