@@ -23,6 +23,20 @@ public enum HTTPResponse {
         return Array((head + body + "\n").utf8)
     }
 
+    /// The head of `response` only (its Content-Length still tells what a GET would carry).
+    public static func withoutBody(_ response: [UInt8]) -> [UInt8] {
+        var index = 0
+        while index + 4 <= response.count {
+            if response[index] == 0x0D && response[index + 1] == 0x0A && response[index + 2] == 0x0D
+                && response[index + 3] == 0x0A
+            {
+                return Array(response[..<(index + 4)])
+            }
+            index += 1
+        }
+        return response
+    }
+
     public static func error(_ error: HandshakeError) -> [UInt8] {
         text(error.status, error.reason, headers: error.headers)
     }

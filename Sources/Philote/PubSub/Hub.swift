@@ -1,8 +1,14 @@
+import Synchronization
+
 /// Routes a publish to every loop: the publishing loop delivers at once; for every other loop the shared
 /// frame joins that loop's outbox, and each outbox is handed over once per tick (one lock and one
 /// wake-up per loop per tick, however many publishes). Outboxes and inboxes are FIFO, so messages from
 /// one publisher reach every subscriber in publish order.
 final class Hub: @unchecked Sendable {
+    /// Publish sequence, shared by all loops: a session subscribed after a publish was numbered never gets
+    /// it from another loop's late hand-off (a client that got it elsewhere and reconnected would see it
+    /// twice: at-most-once delivery forbids that). One atomic add per publish, none per recipient.
+    private let sequence = Atomic<UInt64>(0)
     private let loops: [EventLoop]
     private let locals: [LocalHub]
     /// One per origin loop, touched only by that loop's thread.
@@ -20,12 +26,16 @@ final class Hub: @unchecked Sendable {
     @discardableResult
     func publish(_ frame: SharedFrame, to channel: [UInt8], from sender: Session) -> Int {
         let origin = sender.connection.loop.index
-        let delivered = locals[origin].deliver(frame, to: channel, except: sender)
+        let delivered = locals[origin].deliver(frame, to: channel, except: sender, publishedAt: .max)
         if loops.count > 1 {
-            outboxes[origin].add(Parcel(frame: frame, channel: channel))
+            let number = sequence.add(1, ordering: .relaxed).newValue
+            outboxes[origin].add(Parcel(frame: frame, channel: channel, sequence: number))
         }
         return delivered
     }
+
+    /// The current publish number: a session records it when it subscribes.
+    var currentSequence: UInt64 { sequence.load(ordering: .relaxed) }
 }
 
 /// A frame on its way to another loop. The frame is immutable and its reference count atomic, so
@@ -33,6 +43,7 @@ final class Hub: @unchecked Sendable {
 struct Parcel: @unchecked Sendable {
     let frame: SharedFrame
     let channel: [UInt8]
+    let sequence: UInt64
 }
 
 /// What one loop has published this tick for the other loops; shipped in the loop's before-sleep pass.
@@ -61,7 +72,9 @@ final class Outbox: EventHandler, @unchecked Sendable {
         for (index, loop) in loops.enumerated() where index != origin.index {
             let local = locals[index]
             loop.execute {
-                for parcel in batch { local.deliver(parcel.frame, to: parcel.channel, except: nil) }
+                for parcel in batch {
+                    local.deliver(parcel.frame, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
+                }
             }
         }
     }

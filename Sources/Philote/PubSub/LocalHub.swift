@@ -19,7 +19,8 @@ final class LocalHub: @unchecked Sendable {
         return made
     }
 
-    func subscribe(_ session: Session) {
+    func subscribe(_ session: Session, sequence: UInt64) {
+        session.subscribedAt = sequence
         session.permissions.users += 1
         for (slot, channel) in session.permissions.read.enumerated() {
             let subscribers: Subscribers
@@ -51,12 +52,13 @@ final class LocalHub: @unchecked Sendable {
         if session.permissions.users == 0 { permissionsCache[session.tokenKey] = nil }
     }
 
-    /// Queues `frame` on every reader of `channel` here except `sender`; returns how many.
+    /// Queues `frame` on every reader of `channel` here except `sender` and those that subscribed after
+    /// publish number `publishedAt`; returns how many.
     @discardableResult
-    func deliver(_ frame: SharedFrame, to channel: [UInt8], except sender: Session?) -> Int {
+    func deliver(_ frame: SharedFrame, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
-        for entry in subscribers.entries where entry.session !== sender {
+        for entry in subscribers.entries where entry.session !== sender && entry.session.subscribedAt < publishedAt {
             entry.session.connection.send(frame: frame)
             count += 1
         }

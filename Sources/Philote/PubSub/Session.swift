@@ -8,6 +8,8 @@ public final class Session {
     let tokenKey: String
     /// For each channel of `permissions.read`, this session's index in that channel's subscriber list.
     var positions: [Int]
+    /// The hub's publish number when this session subscribed (see `Hub.sequence`).
+    var subscribedAt: UInt64 = 0
 
     init(connection: Connection, issuer: String, permissions: Permissions, tokenKey: String) {
         self.connection = connection

@@ -292,14 +292,13 @@ public final class Connection: EventHandler {
         let isUpgradeAttempt = head.tokens("Upgrade").contains { $0.asciiCaseInsensitiveEquals("websocket") }
         if !isUpgradeAttempt, let response = context.application.respond(to: head, connection: self) {
             // A plain HTTP request the application serves (its API, health): answered, then closed.
-            enqueue(SharedFrame.make(bytes: response))
-            beginClosing()
+            respond(response, to: head)
             return
         }
         let request: UpgradeRequest
         switch UpgradeRequest.validate(head) {
         case .failure(let error):
-            reject(error)
+            reject(error, head: head)
             return
         case .success(let valid):
             request = valid
@@ -319,11 +318,17 @@ public final class Connection: EventHandler {
         ensureScheduled()
     }
 
-    private func reject(_ error: HandshakeError) {
+    private func reject(_ error: HandshakeError, head: RequestHead? = nil) {
         context.logger.debug(
             "handshake refused",
             ["conn": String(handlerID), "status": String(error.status.rawValue), "reason": error.reason])
-        enqueue(SharedFrame.make(bytes: HTTPResponse.error(error)))
+        respond(HTTPResponse.error(error), to: head)
+    }
+
+    /// Sends a whole HTTP response and closes. A response to HEAD carries no body (RFC 9110 section 9.3.2).
+    private func respond(_ response: [UInt8], to head: RequestHead?) {
+        let bytes = head?.method == "HEAD" ? HTTPResponse.withoutBody(response) : response
+        enqueue(SharedFrame.make(bytes: bytes))
         beginClosing()
     }
 

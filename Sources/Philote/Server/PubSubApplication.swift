@@ -51,7 +51,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     public func opened(_ connection: Connection) {
         guard let session = connection.userData as? Session else { return }
-        hub.local(connection.loop).subscribe(session)
+        hub.local(connection.loop).subscribe(session, sequence: hub.currentSequence)
     }
 
     public func closed(_ connection: Connection) {
