@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test unit integration fuzz server echo install clean
+.PHONY: all release deps test unit integration fuzz server echo install clean bench
 
 all: release
 
@@ -53,6 +53,11 @@ integration: deps
 
 fuzz: deps
 	Fuzz/run.sh $(FUZZ_SECONDS)
+
+# Fan-out figures beside the Node and Python peers and the limit server (../shared/bench), appended to
+# BENCHMARKS.md. Needs root (a private network namespace) and two CPUs; takes about 15 minutes.
+bench: release
+	scripts/bench.sh
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

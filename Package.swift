@@ -34,10 +34,11 @@ let package = Package(
             dependencies: ["Philote", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzz targets: built with -sanitize=fuzzer by `make fuzz`; an ordinary build gets a stub main.
-        .executableTarget(name: "FuzzFrames", dependencies: ["Philote"], path: "Fuzz/FuzzFrames"),
-        .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote"], path: "Fuzz/FuzzRequestHead"),
-        .executableTarget(name: "FuzzClientMessage", dependencies: ["Philote"], path: "Fuzz/FuzzClientMessage"),
-        .executableTarget(name: "FuzzToken", dependencies: ["Philote"], path: "Fuzz/FuzzToken"),
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzFrames", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzFrames"),
+        .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzRequestHead"),
+        .executableTarget(name: "FuzzClientMessage", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzClientMessage"),
+        .executableTarget(name: "FuzzToken", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzToken"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

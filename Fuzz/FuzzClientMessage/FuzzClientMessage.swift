@@ -1,3 +1,4 @@
+import FuzzSupport
 import Philote
 
 #if canImport(Glibc)
@@ -28,27 +29,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-#if FUZZING
-    @_silgen_name("LLVMFuzzerRunDriver")
-    func LLVMFuzzerRunDriver(
-        _ argc: UnsafeMutablePointer<Int32>,
-        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-    ) -> CInt
-
-    @main
-    struct FuzzMain {
-        static func main() {
-            var argc = CommandLine.argc
-            var argv = CommandLine.unsafeArgv
-            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzz))
-        }
-    }
-#else
-    @main
-    struct FuzzMain {
-        static func main() {
-            print("Build with `-sanitize=fuzzer,address -DFUZZING` (see Fuzz/run.sh) to run this fuzz target.")
-        }
-    }
-#endif
+@main
+struct FuzzMain {
+    static func main() { runFuzzer(fuzz) }
+}

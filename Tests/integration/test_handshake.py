@@ -12,14 +12,16 @@ from wsraw import GOOD_KEY, RawClient, encode_frame, upgrade_request
 GOOD_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 section 1.3, for GOOD_KEY
 
 
-def rejected(port, request, status):
+def rejected(port, request, status, no_body=False):
     """Sends request, asserts the response status and a closed connection; returns the response headers."""
     client = RawClient(port)
     try:
         client.send(request)
-        got, headers, body = client.read_http_response()
+        got, headers, body = client.read_http_response(no_body=no_body)
         assert got == status, f"status {got}, expected {status} (body {body!r})"
-        client.expect_eof()
+        rest = client.expect_eof()
+        if no_body:
+            assert client.buffer + rest == b"", "a response to HEAD carried a body"
         return headers
     finally:
         client.close()
@@ -126,7 +128,7 @@ def test_head_of_10_kib_accepted_with_raised_max_header_size(start_server):
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "HEAD", "OPTIONS"])
 def test_method_not_get_is_405_with_allow(echo_server, method):
-    headers = rejected(echo_server.port, upgrade_request(method=method), 405)
+    headers = rejected(echo_server.port, upgrade_request(method=method), 405, no_body=method == "HEAD")
     assert headers["allow"] == "GET"
 
 

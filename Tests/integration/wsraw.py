@@ -66,8 +66,9 @@ class RawClient:
         data, self.buffer = self.buffer[:count], self.buffer[count:]
         return data
 
-    def read_http_response(self):
-        """(status, {lower-case name: value}, body) of one HTTP response."""
+    def read_http_response(self, no_body=False):
+        """(status, {lower-case name: value}, body) of one HTTP response; `no_body` for answers to HEAD,
+        whose Content-Length describes a body that is not sent."""
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
@@ -77,7 +78,7 @@ class RawClient:
         for line in lines[1:]:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
-        body = self._take(int(headers.get("content-length", "0")))
+        body = b"" if no_body else self._take(int(headers.get("content-length", "0")))
         return status, headers, body
 
     def handshake(self, path="/", **kwargs):
@@ -153,10 +154,13 @@ class RawClient:
         return payload[2:].decode()
 
     def expect_eof(self):
-        """The server closes TCP within the socket timeout (anything still arriving is discarded)."""
+        """The server closes TCP within the socket timeout; returns whatever still arrived before it."""
+        rest = b""
         try:
             while True:
-                if not self.sock.recv(65536):
-                    return
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return rest
+                rest += chunk
         except ConnectionResetError:
-            return
+            return rest

@@ -2,25 +2,24 @@
 public enum HTTPResponse {
     /// A response with a plain-text body; the connection is closed after it.
     public static func text(_ status: HTTPStatus, _ body: String, headers: [(String, String)] = []) -> [UInt8] {
-        let body = body + "\n"
+        complete(status, contentType: "text/plain; charset=utf-8", body: body + "\n", headers: headers)
+    }
+
+    /// A JSON response (the API's answers and errors); the connection is closed after it.
+    public static func json(_ status: HTTPStatus, _ body: String, headers: [(String, String)] = []) -> [UInt8] {
+        complete(status, contentType: "application/json", body: body + "\n", headers: headers)
+    }
+
+    private static func complete(
+        _ status: HTTPStatus, contentType: String, body: String, headers: [(String, String)]
+    ) -> [UInt8] {
         var head = "HTTP/1.1 \(status.rawValue) \(status.phrase)\r\n"
-        head += "Content-Type: text/plain; charset=utf-8\r\n"
+        head += "Content-Type: \(contentType)\r\n"
         head += "Content-Length: \(body.utf8.count)\r\n"
         head += "Connection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         return Array((head + body).utf8)
-    }
-
-    /// A JSON response (the API's answers and errors); the connection is closed after it.
-    public static func json(_ status: HTTPStatus, _ body: String, headers: [(String, String)] = []) -> [UInt8] {
-        var head = "HTTP/1.1 \(status.rawValue) \(status.phrase)\r\n"
-        head += "Content-Type: application/json\r\n"
-        head += "Content-Length: \(body.utf8.count + 1)\r\n"
-        head += "Connection: close\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "\r\n"
-        return Array((head + body + "\n").utf8)
     }
 
     /// The head of `response` only (its Content-Length still tells what a GET would carry).

@@ -182,41 +182,12 @@ public struct JSONParser {
         }
     }
 
-    /// `\uXXXX`, joining a surrogate pair; a lone surrogate becomes U+FFFD (as Go's decoder does).
     private mutating func parseUnicodeEscape() throws(Failure) -> Unicode.Scalar {
-        let first = try hex4()
-        if (0xD800...0xDBFF).contains(first) {
-            if index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                let save = index
-                index += 2
-                let second = try hex4()
-                if (0xDC00...0xDFFF).contains(second) {
-                    return Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!
-                }
-                index = save
-            }
-            return "\u{FFFD}"
+        guard let (scalar, used) = JSONUnicodeEscape.decode(bytes, at: index) else {
+            throw failure("invalid unicode escape")
         }
-        if (0xDC00...0xDFFF).contains(first) { return "\u{FFFD}" }
-        return Unicode.Scalar(first)!
-    }
-
-    private mutating func hex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw failure("short unicode escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - 0x61 + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - 0x41 + 10)
-            default: throw failure("invalid unicode escape")
-            }
-            value = value << 4 | digit
-            index += 1
-        }
-        return value
+        index += used
+        return scalar
     }
 
     private func appendScalar(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {

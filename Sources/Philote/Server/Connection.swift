@@ -373,6 +373,10 @@ public final class Connection: EventHandler {
         loop.deregister(fd: fd)
         Socket.close(fd)
         outbound.removeAll()
+        if context.logger.enabled(.debug) {
+            let lifetime = String(loop.now - startedAt)
+            context.logger.debug("connection closed", ["conn": String(handlerID), "ms": lifetime])
+        }
         context.connectionClosed()
         if wasOpen { connectionEnded() }
     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make bench`: the release binary through ../shared/bench/compare.sh beside the Node and Python peers and
+# the limit server, in one run (medians of REPS repetitions), then a dated section appended to
+# BENCHMARKS.md with the machine, the median table and the ratios. BENCH_NOTE says what changed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED:-$root/../shared}
+[ -x "$shared/bench/compare.sh" ] || { echo "bench: $shared/bench/compare.sh not found (set SHARED)" >&2; exit 1; }
+out=${BENCH_OUT:-$root/bench-results.txt}
+: > "$out"
+export PHILOTE_CMD="$root/.build/release/philote"
+export SERVERS=${SERVERS:-"philote node python limit"}
+export TESTS=${TESTS:-"fanout1k fanout1kw64 lat1k fanout10k channels conns10k"}
+export REPS=${REPS:-3}
+export EXTRA_ENV=${EXTRA_ENV:-"WORKERS=1"}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+"$shared/bench/compare.sh" "$out" | tail -n 40
+table=$(python3 "$shared/bench/summarize.py" "$out")
+{
+    echo
+    echo "## $(date -u +%Y-%m-%d) $(git -C "$root" log -1 --format=%h) ${TLS:+TLS=$TLS }${COMPRESSION:+COMPRESSION=$COMPRESSION}"
+    echo
+    echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), load before ${load_before}."
+    echo "Run: servers [$SERVERS], tests [$TESTS], $REPS repetitions, philote with $EXTRA_ENV; server on CPU 0, wsload on CPU 1."
+    echo "Changes: ${BENCH_NOTE:-$(git -C "$root" log -1 --format=%s)}"
+    echo
+    echo '```'
+    echo "$table" | column -t
+    echo '```'
+} >> "$root/BENCHMARKS.md"
+echo "bench: appended to BENCHMARKS.md (raw lines in $out)"
