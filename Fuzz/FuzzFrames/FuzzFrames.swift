@@ -2,7 +2,7 @@ import FuzzSupport
 import Philote
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Drives the whole inbound WebSocket path (frame parser, unmasking, assembler, UTF-8, close rules) with
@@ -66,7 +66,8 @@ func run(_ chunks: [ArraySlice<UInt8>]) -> ([RecordingSink.Event], WebSocketRead
         let outcome = pending.withUnsafeMutableBytes { reader.read($0, into: sink) }
         precondition(outcome.consumed >= 0 && outcome.consumed <= pending.count, "consumed out of range")
         if let pendingLength = outcome.pendingFrameLength {
-            precondition(outcome.stop == nil && pendingLength > pending.count - outcome.consumed, "bad pendingFrameLength")
+            precondition(
+                outcome.stop == nil && pendingLength > pending.count - outcome.consumed, "bad pendingFrameLength")
         }
         if let stop = outcome.stop { return (sink.events, stop) }
         pending.removeSubrange(0..<outcome.consumed)

@@ -2,7 +2,7 @@ import FuzzSupport
 import Philote
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Drives the request-head parser and the upgrade validation with arbitrary bytes, split into two reads

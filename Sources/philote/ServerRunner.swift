@@ -1,7 +1,7 @@
 import Philote
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Start-up and shutdown shared by every serving command.

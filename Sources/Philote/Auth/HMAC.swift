@@ -20,7 +20,8 @@ public enum HMACAlgorithm: String, Sendable, CaseIterable {
         let length = key.withUnsafeBufferPointer { key in
             input.withUnsafeBufferPointer { input in
                 out.withUnsafeMutableBufferPointer { out in
-                    CSystem_hmac(digestName, key.baseAddress, key.count, input.baseAddress, input.count, out.baseAddress)
+                    CSystem_hmac(
+                        digestName, key.baseAddress, key.count, input.baseAddress, input.count, out.baseAddress)
                 }
             }
         }

@@ -29,7 +29,9 @@ public enum JSONStringEncoder {
                 out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
             case 0xE2 where index + 1 < count && bytes[index] == 0x80 && (bytes[index + 1] | 1) == 0xA9:
                 // U+2028 and U+2029 (E2 80 A8/A9) are valid JSON but line breaks in JavaScript.
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x32, 0x30, 0x32, bytes[index + 1] == 0xA8 ? 0x38 : 0x39])
+                out.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x32, 0x30, 0x32, bytes[index + 1] == 0xA8 ? 0x38 : 0x39,
+                ])
                 index += 2
             default: out.append(byte)
             }

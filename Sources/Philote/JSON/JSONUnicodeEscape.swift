@@ -7,7 +7,8 @@ enum JSONUnicodeEscape {
         guard let first = hex4(bytes, at: index) else { return nil }
         if (0xD800...0xDBFF).contains(first) {
             let next = index + 4
-            if next + 6 <= bytes.count, byte(bytes, next) == UInt8(ascii: "\\"), byte(bytes, next + 1) == UInt8(ascii: "u"),
+            if next + 6 <= bytes.count, byte(bytes, next) == UInt8(ascii: "\\"),
+                byte(bytes, next + 1) == UInt8(ascii: "u"),
                 let second = hex4(bytes, at: next + 2), (0xDC00...0xDFFF).contains(second)
             {
                 return (Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!, 10)

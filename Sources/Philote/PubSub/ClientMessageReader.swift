@@ -13,7 +13,9 @@ public enum ClientMessageReader {
     public static func read(_ bytes: UnsafeRawBufferPointer) -> Result<ClientMessage, Failure> {
         var cursor = Cursor(bytes: bytes)
         cursor.skipWhitespace()
-        guard cursor.peek == UInt8(ascii: "{") else { return .failure(Failure(reason: "message must be a JSON object")) }
+        guard cursor.peek == UInt8(ascii: "{") else {
+            return .failure(Failure(reason: "message must be a JSON object"))
+        }
         cursor.index += 1
         var message = ClientMessage(channel: [], data: [])
         do {
@@ -23,7 +25,9 @@ public enum ClientMessageReader {
             } else {
                 while true {
                     cursor.skipWhitespace()
-                    guard cursor.peek == UInt8(ascii: "\"") else { throw Failure(reason: "invalid JSON: expected a key") }
+                    guard cursor.peek == UInt8(ascii: "\"") else {
+                        throw Failure(reason: "invalid JSON: expected a key")
+                    }
                     let key = try cursor.readString()
                     cursor.skipWhitespace()
                     guard cursor.peek == UInt8(ascii: ":") else { throw Failure(reason: "invalid JSON: expected ':'") }
@@ -39,7 +43,9 @@ public enum ClientMessageReader {
                         cursor.index += 1
                         continue
                     }
-                    guard cursor.peek == UInt8(ascii: "}") else { throw Failure(reason: "invalid JSON: expected ',' or '}'") }
+                    guard cursor.peek == UInt8(ascii: "}") else {
+                        throw Failure(reason: "invalid JSON: expected ',' or '}'")
+                    }
                     cursor.index += 1
                     break
                 }

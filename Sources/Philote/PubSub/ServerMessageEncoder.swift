@@ -2,7 +2,8 @@
 /// channel, data; empty channel or data omitted; Go's escapes; one `\n` after the object.
 public enum ServerMessageEncoder {
     /// The JSON text of one delivery (without a frame header).
-    public static func encode(issuer: String, channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) -> [UInt8] {
+    public static func encode(issuer: String, channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) -> [UInt8]
+    {
         var out: [UInt8] = []
         out.reserveCapacity(32 + issuer.utf8.count + channel.count + data.count + data.count / 8)
         out.append(contentsOf: #"{"issuer":""#.utf8)

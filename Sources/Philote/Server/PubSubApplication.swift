@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Philote server: JWT admission at the upgrade, channels, publish with write checks, error replies,
@@ -109,7 +109,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             return HTTPResponse.json(.methodNotAllowed, #"{"error":"method not allowed"}"#, headers: [("Allow", "GET")])
         }
         guard let token = TokenLocator.token(in: head) else {
-            return HTTPResponse.json(.unauthorized, #"{"error":\#(JSONStringEncoder.quoted(TokenError.missing.reason))}"#)
+            return HTTPResponse.json(
+                .unauthorized, #"{"error":\#(JSONStringEncoder.quoted(TokenError.missing.reason))}"#)
         }
         switch verifier.verify(token, now: Int64(time(nil))) {
         case .failure(let error):
@@ -133,11 +134,13 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             ("max_message_size", String(config.maxMessageSize)), ("max_header_size", String(config.maxHeadSize)),
             ("max_backpressure", String(config.maxBackpressure)),
             ("ping_interval_ms", String(config.pingInterval)), ("pong_timeout_ms", String(config.pongTimeout)),
-            ("handshake_timeout_ms", String(config.handshakeTimeout)), ("close_timeout_ms", String(config.closeTimeout)),
+            ("handshake_timeout_ms", String(config.handshakeTimeout)),
+            ("close_timeout_ms", String(config.closeTimeout)),
             ("drain_timeout_ms", String(config.drainTimeout)),
         ]
         let body = settings.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
-        return #"{"version":"\#(PhiloteVersion.string)","uptime":\#(uptime),"pid":\#(getpid()),"connections":\#(connectionCount),"config":{\#(body)}}"#
+        return
+            #"{"version":"\#(PhiloteVersion.string)","uptime":\#(uptime),"pid":\#(getpid()),"connections":\#(connectionCount),"config":{\#(body)}}"#
     }
 
     private static func wallClockMilliseconds() -> Int64 {
