@@ -14,7 +14,7 @@ final class LocalHub: @unchecked Sendable {
     /// The shared permissions object for `token`, made from `claims` on first use.
     func permissions(forToken token: String, claims: Claims) -> Permissions {
         if let cached = permissionsCache[token] { return cached }
-        let made = Permissions(claims)
+        let made = Permissions(claims, token: token)
         permissionsCache[token] = made
         return made
     }
@@ -30,7 +30,7 @@ final class LocalHub: @unchecked Sendable {
                 subscribers = Subscribers()
                 channels[channel] = subscribers
             }
-            session.positions[slot] = subscribers.entries.count
+            session.setPosition(slot, subscribers.entries.count)
             subscribers.entries.append((session, slot))
         }
     }
@@ -38,18 +38,18 @@ final class LocalHub: @unchecked Sendable {
     func unsubscribe(_ session: Session) {
         for (slot, channel) in session.permissions.read.enumerated() {
             guard let subscribers = channels[channel] else { continue }
-            let position = session.positions[slot]
+            let position = session.position(slot)
             let last = subscribers.entries.count - 1
             if position != last {
                 let moved = subscribers.entries[last]
                 subscribers.entries[position] = moved
-                moved.session.positions[moved.slot] = position
+                moved.session.setPosition(moved.slot, position)
             }
             subscribers.entries.removeLast()
             if subscribers.entries.isEmpty { channels[channel] = nil }
         }
         session.permissions.users -= 1
-        if session.permissions.users == 0 { permissionsCache[session.tokenKey] = nil }
+        if session.permissions.users == 0 { permissionsCache[session.permissions.token] = nil }
     }
 
     /// Queues `frame` on every reader of `channel` here except `sender` and those that subscribed after

@@ -2,13 +2,30 @@
 /// channel, data; empty channel or data omitted; Go's escapes; one `\n` after the object.
 public enum ServerMessageEncoder {
     /// The JSON text of one delivery (without a frame header).
-    public static func encode(issuer: String, channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) -> [UInt8]
-    {
-        var out: [UInt8] = []
-        out.reserveCapacity(32 + issuer.utf8.count + channel.count + data.count + data.count / 8)
-        out.append(contentsOf: #"{"issuer":""#.utf8)
+    public static func encode(
+        issuer: IssuerID, channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer
+    ) -> [UInt8] {
+        encode(channel: channel, data: data) { issuer.append(to: &$0) }
+    }
+
+    /// The same with the issuer given as text (tests, tools): escaped like any other string.
+    public static func encode(
+        issuer: String, channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer
+    ) -> [UInt8] {
         var issuer = issuer
-        issuer.withUTF8 { JSONStringEncoder.append(UnsafeRawBufferPointer($0), to: &out) }
+        return encode(channel: channel, data: data) { out in
+            issuer.withUTF8 { JSONStringEncoder.append(UnsafeRawBufferPointer($0), to: &out) }
+        }
+    }
+
+    private static func encode(
+        channel: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, issuer: (inout [UInt8]) -> Void
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        // Room for the escapes of a typical payload without regrowing.
+        out.reserveCapacity(80 + channel.count + data.count + data.count / 8)
+        out.append(contentsOf: #"{"issuer":""#.utf8)
+        issuer(&out)
         out.append(0x22)
         if !channel.isEmpty {
             out.append(contentsOf: #","channel":""#.utf8)

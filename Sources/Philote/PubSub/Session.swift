@@ -1,21 +1,29 @@
 /// The pub/sub side of one open connection: who it is (the issuer id the others see) and what it may do.
+/// Kept small: an idle connection's cost is mostly this, its Connection and the kernel's socket.
 public final class Session {
     /// unowned(unsafe): the connection owns its session (`userData`) and drops it when it closes, before
     /// it can go away; a checked reference would cost atomics on every delivery.
     public unowned(unsafe) let connection: Connection
-    public let issuer: String
+    public let issuer: IssuerID
     let permissions: Permissions
-    let tokenKey: String
-    /// For each channel of `permissions.read`, this session's index in that channel's subscriber list.
-    var positions: [Int]
+    /// This session's index in the subscriber list of `permissions.read[0]`; `otherPositions` holds the
+    /// rest, so the common one-channel token needs no array.
+    private var firstPosition = -1
+    private var otherPositions: [Int] = []
     /// The hub's publish number when this session subscribed (see `Hub.sequence`).
     var subscribedAt: UInt64 = 0
 
-    init(connection: Connection, issuer: String, permissions: Permissions, tokenKey: String) {
+    init(connection: Connection, issuer: IssuerID, permissions: Permissions) {
         self.connection = connection
         self.issuer = issuer
         self.permissions = permissions
-        self.tokenKey = tokenKey
-        positions = Array(repeating: -1, count: permissions.read.count)
+        if permissions.read.count > 1 { otherPositions = Array(repeating: -1, count: permissions.read.count - 1) }
+    }
+
+    /// Index in the subscriber list of read channel number `slot`.
+    func position(_ slot: Int) -> Int { slot == 0 ? firstPosition : otherPositions[slot - 1] }
+
+    func setPosition(_ slot: Int, _ position: Int) {
+        if slot == 0 { firstPosition = position } else { otherPositions[slot - 1] = position }
     }
 }

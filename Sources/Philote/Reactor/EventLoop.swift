@@ -24,6 +24,8 @@ public final class EventLoop: @unchecked Sendable {
 
     /// The loop-wide read buffer: every connection reads into it, so idle connections hold none.
     public let readBuffer: UnsafeMutableRawBufferPointer
+    /// Where many small queued frames are copied together for one `write` (see Connection.flush).
+    public let writeBuffer: UnsafeMutableRawBufferPointer
     /// Scratch `iovec`s for gathered writes.
     let ioVectors: UnsafeMutablePointer<iovec>
     let ioVectorCapacity: Int
@@ -42,6 +44,7 @@ public final class EventLoop: @unchecked Sendable {
         }
         events = .allocate(capacity: maxEvents)
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        writeBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         ioVectorCapacity = Int(min(CSystem_IOV_MAX(), 1024))
         ioVectors = .allocate(capacity: ioVectorCapacity)
         now = MonotonicClock.milliseconds()
@@ -55,6 +58,7 @@ public final class EventLoop: @unchecked Sendable {
         Glibc.close(epollFD)
         events.deallocate()
         readBuffer.deallocate()
+        writeBuffer.deallocate()
         ioVectors.deallocate()
     }
 
@@ -87,6 +91,16 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Every registered handler (for shutdown).
     public var registeredHandlers: [EventHandler] { handlers.compactMap { $0 } }
+
+    /// Copies the first `count` scratch iovecs, back to back, into `writeBuffer` (which must hold them).
+    func gatherCopy(count: Int) {
+        var offset = 0
+        for index in 0..<count {
+            let vector = ioVectors[index]
+            (writeBuffer.baseAddress! + offset).copyMemory(from: vector.iov_base!, byteCount: vector.iov_len)
+            offset += vector.iov_len
+        }
+    }
 
     // MARK: Timers and flushing
 

@@ -137,13 +137,25 @@ public final class Connection: EventHandler {
         }
     }
 
+    /// Queued frames from which a flush copies instead of handing the kernel an iovec per frame.
+    static let gatherCopyThreshold = 32
+
     public func flush() {
         isDirty = false
         guard phase != .closed else { return }
         while !outbound.isEmpty {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             do {
-                switch try Socket.writev(fd, loop.ioVectors, count: Int32(count)) {
+                let result: IOResult<Int>
+                if count >= Self.gatherCopyThreshold && bytes <= loop.writeBuffer.count {
+                    // Many small frames: one copy into the loop's write buffer and a plain write costs
+                    // the kernel less than walking dozens of iovecs.
+                    loop.gatherCopy(count: count)
+                    result = try Socket.write(fd, UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<bytes]))
+                } else {
+                    result = try Socket.writev(fd, loop.ioVectors, count: Int32(count))
+                }
+                switch result {
                 case .processed(let written):
                     outbound.consume(written)
                     if written < bytes {

@@ -39,8 +39,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         }
         let local = hub.local(connection.loop)
         let session = Session(
-            connection: connection, issuer: IssuerID.make(),
-            permissions: local.permissions(forToken: token, claims: claims), tokenKey: token)
+            connection: connection, issuer: IssuerID.random(),
+            permissions: local.permissions(forToken: token, claims: claims))
         connection.userData = session
         if let exp = claims.expiresAt {
             let remaining = max(0, exp * 1000 - Self.wallClockMilliseconds())
