@@ -1,9 +1,16 @@
 /// One loop's channel index: channel → the sessions on this loop that read it. Only that loop's thread
 /// touches it, so it needs no lock.
 final class LocalHub: @unchecked Sendable {
+    /// A reader of a channel. unowned(unsafe): the connection keeps its session alive and unsubscribes it
+    /// before letting go, so the list needs no reference count, and walking it costs no atomics.
+    private struct Entry {
+        unowned(unsafe) let session: Session
+        /// Which of the session's read channels this is, so removal is O(1).
+        let slot: Int
+    }
+
     private final class Subscribers {
-        /// Each entry knows which of its session's read channels this is, so removal is O(1).
-        var entries: ContiguousArray<(session: Session, slot: Int)> = []
+        var entries: ContiguousArray<Entry> = []
     }
 
     private var channels: [[UInt8]: Subscribers] = [:]
@@ -31,7 +38,7 @@ final class LocalHub: @unchecked Sendable {
                 channels[channel] = subscribers
             }
             session.setPosition(slot, subscribers.entries.count)
-            subscribers.entries.append((session, slot))
+            subscribers.entries.append(Entry(session: session, slot: slot))
         }
     }
 
@@ -58,9 +65,11 @@ final class LocalHub: @unchecked Sendable {
     func deliver(_ frame: SharedFrame, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
-        for entry in subscribers.entries where entry.session !== sender && entry.session.subscribedAt < publishedAt {
-            entry.session.connection.send(frame: frame)
-            count += 1
+        subscribers.entries.withUnsafeBufferPointer { entries in
+            for entry in entries where entry.session !== sender && entry.session.subscribedAt < publishedAt {
+                entry.session.connection.send(frame: frame)
+                count += 1
+            }
         }
         return count
     }

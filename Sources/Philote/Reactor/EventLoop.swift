@@ -14,8 +14,16 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var handlers: [EventHandler?] = []
     private var timers = TimerHeap()
-    private var dirty: [EventHandler] = []
-    private var flushing: [EventHandler] = []
+    /// Handlers to flush this tick. unowned(unsafe), so marking a connection dirty for each delivery costs no
+    /// atomics: a handler is kept alive by `handlers` while registered, and by `retired` from the moment it
+    /// is deregistered until the end of the tick's flush pass.
+    private var dirty: [DirtyHandler] = []
+    private var flushing: [DirtyHandler] = []
+    private var retired: [EventHandler] = []
+
+    private struct DirtyHandler {
+        unowned(unsafe) let handler: EventHandler
+    }
     private var tasks: [(deadline: UInt64, task: () -> Void)] = []
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private var running = false
@@ -86,7 +94,10 @@ public final class EventLoop: @unchecked Sendable {
     /// Forgets `fd`; call before closing it.
     public func deregister(fd: Int32) {
         _ = try? syscall("epoll_ctl(DEL)") { CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_DEL(), fd, 0, 0) }
-        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+            retired.append(handler)
+            handlers[Int(fd)] = nil
+        }
     }
 
     /// Every registered handler (for shutdown).
@@ -133,7 +144,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Queues `handler.flush()` for the end of this tick. The handler keeps its own "already dirty" flag.
     @inline(__always)
     public func markDirty(_ handler: EventHandler) {
-        dirty.append(handler)
+        dirty.append(DirtyHandler(handler: handler))
     }
 
     // MARK: Cross-thread
@@ -202,9 +213,11 @@ public final class EventLoop: @unchecked Sendable {
         while !dirty.isEmpty {
             // Swap with the spare list instead of copying: no allocation per tick.
             swap(&dirty, &flushing)
-            for handler in flushing { handler.flush() }
+            for entry in flushing { entry.handler.flush() }
             flushing.removeAll(keepingCapacity: true)
         }
+        // Nothing refers to a deregistered handler any more: let it go.
+        if !retired.isEmpty { retired.removeAll() }
     }
 
     private func drainInbox() {

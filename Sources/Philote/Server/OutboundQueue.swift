@@ -52,7 +52,7 @@ struct OutboundQueue {
         if head == frames.count {
             // A small list keeps its storage (a few pointers) so steady traffic allocates nothing per
             // tick; a large one is released so that a burst does not stay held by an idle connection.
-            if frames.capacity <= 32 {
+            if frames.capacity <= 64 {
                 frames.removeAll(keepingCapacity: true)
             } else {
                 frames = []
