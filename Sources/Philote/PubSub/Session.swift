@@ -10,8 +10,6 @@ public final class Session {
     /// rest, so the common one-channel token needs no array.
     private var firstPosition = -1
     private var otherPositions: [Int] = []
-    /// The hub's publish number when this session subscribed (see `Hub.sequence`).
-    var subscribedAt: UInt64 = 0
 
     init(connection: Connection, issuer: IssuerID, permissions: Permissions) {
         self.connection = connection
