@@ -24,12 +24,12 @@ final class Hub: @unchecked Sendable {
 
     /// Called on the sender's loop. Returns the number of local recipients.
     @discardableResult
-    func publish(_ frame: SharedFrame, to channel: [UInt8], from sender: Session) -> Int {
+    func publish(_ delivery: Delivery, to channel: [UInt8], from sender: Session) -> Int {
         let origin = sender.connection.loop.index
-        let delivered = locals[origin].deliver(frame, to: channel, except: sender, publishedAt: .max)
+        let delivered = locals[origin].deliver(delivery, to: channel, except: sender, publishedAt: .max)
         if loops.count > 1 {
             let number = sequence.add(1, ordering: .relaxed).newValue
-            outboxes[origin].add(Parcel(frame: frame, channel: channel, sequence: number))
+            outboxes[origin].add(Parcel(delivery: delivery, channel: channel, sequence: number))
         }
         return delivered
     }
@@ -38,10 +38,10 @@ final class Hub: @unchecked Sendable {
     var currentSequence: UInt64 { sequence.load(ordering: .relaxed) }
 }
 
-/// A frame on its way to another loop. The frame is immutable and its reference count atomic, so
-/// handing it across threads is safe although ManagedBuffer does not say so.
+/// A publish on its way to another loop. Its frames are immutable and their reference counts atomic,
+/// so handing them across threads is safe although ManagedBuffer does not say so.
 struct Parcel: @unchecked Sendable {
-    let frame: SharedFrame
+    let delivery: Delivery
     let channel: [UInt8]
     let sequence: UInt64
 }
@@ -73,7 +73,7 @@ final class Outbox: EventHandler, @unchecked Sendable {
             let local = locals[index]
             loop.execute {
                 for parcel in batch {
-                    local.deliver(parcel.frame, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
+                    local.deliver(parcel.delivery, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
                 }
             }
         }

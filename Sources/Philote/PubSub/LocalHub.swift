@@ -9,6 +9,8 @@ final class LocalHub: @unchecked Sendable {
         unowned(unsafe) let session: Session
         unowned(unsafe) let connection: Connection
         let subscribedAt: UInt64
+        /// The connection's deflate window bits (0: uncompressed), to pick the frame variant.
+        let windowBits: UInt8
         /// Which of the session's read channels this is, so removal is O(1).
         let slot: Int
     }
@@ -42,7 +44,9 @@ final class LocalHub: @unchecked Sendable {
             }
             session.setPosition(slot, subscribers.entries.count)
             subscribers.entries.append(
-                Entry(session: session, connection: session.connection, subscribedAt: sequence, slot: slot))
+                Entry(
+                    session: session, connection: session.connection, subscribedAt: sequence,
+                    windowBits: session.connection.deflateWindowBits, slot: slot))
         }
     }
 
@@ -63,16 +67,16 @@ final class LocalHub: @unchecked Sendable {
         if session.permissions.users == 0 { permissionsCache[session.permissions.token] = nil }
     }
 
-    /// Queues `frame` on every reader of `channel` here except `sender` and those that subscribed after
+    /// Queues the delivery on every reader of `channel` here except `sender` and those that subscribed after
     /// publish number `publishedAt`; returns how many.
     @discardableResult
-    func deliver(_ frame: SharedFrame, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
+    func deliver(_ delivery: Delivery, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
         subscribers.entries.withUnsafeBufferPointer { entries in
             let excluded = sender?.connection
             for entry in entries where entry.connection !== excluded && entry.subscribedAt < publishedAt {
-                entry.connection.send(frame: frame)
+                entry.connection.send(frame: delivery.frame(forWindowBits: entry.windowBits))
                 count += 1
             }
         }

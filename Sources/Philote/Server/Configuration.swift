@@ -21,6 +21,10 @@ public struct Configuration: Sendable {
     public var handshakeTimeout: UInt64 = 10_000
     /// How long to wait for the peer's close frame (or FIN) after this side closed.
     public var closeTimeout: UInt64 = 5_000
+    /// permessage-deflate (RFC 7692) offered by clients is accepted.
+    public var compression = true
+    /// Messages shorter than this go out uncompressed even to compressing clients.
+    public var compressionMinSize = 128
     /// On SIGTERM/SIGINT: how long clients get to answer close 1001 before the process exits anyway.
     public var drainTimeout: UInt64 = 10_000
 
@@ -58,6 +62,9 @@ public struct Configuration: Sendable {
         config.handshakeTimeout = try reader.duration("HANDSHAKE_TIMEOUT") ?? config.handshakeTimeout
         config.closeTimeout = try reader.duration("CLOSE_TIMEOUT") ?? config.closeTimeout
         config.drainTimeout = try reader.duration("DRAIN_TIMEOUT") ?? config.drainTimeout
+        config.compression = try reader.boolean("COMPRESSION") ?? config.compression
+        config.compressionMinSize =
+            try reader.integer("COMPRESSION_MIN_SIZE", in: 0...(1 << 30)) ?? config.compressionMinSize
         return config
     }
 }

@@ -42,6 +42,8 @@ public final class Connection: EventHandler {
     /// The earliest deadline with an entry in the loop's timer heap (0: none).
     private var scheduledDeadline: UInt64 = 0
 
+    /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
+    public private(set) var deflateWindowBits: UInt8 = 0
     /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
     public var userData: AnyObject?
     /// When set (monotonic ms), the open connection is closed with 4001 "token expired" at that moment.
@@ -89,7 +91,12 @@ public final class Connection: EventHandler {
     /// above `MAX_BACKPRESSURE` unsent bytes the server stops reading from the peer until it catches up.
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
-        enqueue(FrameWriter.frame(opcode, payload: payload))
+        if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
+            let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
+            enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
+        } else {
+            enqueue(FrameWriter.frame(opcode, payload: payload))
+        }
     }
 
     /// Starts the close handshake with `code`.
@@ -323,7 +330,17 @@ public final class Connection: EventHandler {
             reject(HandshakeError(.serviceUnavailable, "too many connections"))
             return
         }
-        enqueue(SharedFrame.make(bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue)))
+        var extensions: [(String, String)] = []
+        if context.configuration.compression,
+            let deflate = DeflateParameters.negotiate(head.values("Sec-WebSocket-Extensions"))
+        {
+            deflateWindowBits = UInt8(deflate.serverWindowBits)
+            reader.enableDeflate(contextTakeover: !deflate.clientNoContextTakeover)
+            extensions.append(("Sec-WebSocket-Extensions", deflate.response))
+        }
+        enqueue(
+            SharedFrame.make(
+                bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue, extraHeaders: extensions)))
         phase = .open
         context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
         context.application.opened(self)

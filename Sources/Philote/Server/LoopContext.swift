@@ -21,6 +21,17 @@ final class LoopContext: @unchecked Sendable {
         self.loop = loop
     }
 
+    /// This loop's compressors, one per window size in use, made on first use (each holds about 256 KiB
+    /// of zlib state, so never one per connection).
+    private var deflaters: [Deflater?] = Array(repeating: nil, count: 16)
+
+    func deflater(windowBits: Int) -> Deflater {
+        if let existing = deflaters[windowBits] { return existing }
+        let made = Deflater(windowBits: windowBits)
+        deflaters[windowBits] = made
+        return made
+    }
+
     func connectionOpened() { connectionCount += 1 }
 
     func connectionClosed() {

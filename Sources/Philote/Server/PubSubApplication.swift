@@ -9,6 +9,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     private let verifier: TokenVerifier
     private var hub: Hub!
     private var connections: ConnectionCounter!
+    private let compressionUsage = CompressionUsage()
     private let startedAt = MonotonicClock.milliseconds()
 
     public init(configuration: Configuration) {
@@ -52,10 +53,12 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     public func opened(_ connection: Connection) {
         guard let session = connection.userData as? Session else { return }
         hub.local(connection.loop).subscribe(session, sequence: hub.currentSequence)
+        if !session.permissions.read.isEmpty { compressionUsage.add(connection.deflateWindowBits, 1) }
     }
 
     public func closed(_ connection: Connection) {
         guard let session = connection.userData as? Session else { return }
+        if !session.permissions.read.isEmpty { compressionUsage.add(connection.deflateWindowBits, -1) }
         hub.local(connection.loop).unsubscribe(session)
         connection.userData = nil
     }
@@ -80,8 +83,24 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
                 ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
             }
         }
-        let frame = json.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) }
-        hub.publish(frame, to: message.channel, from: session)
+        let delivery = json.withUnsafeBytes { json in
+            Delivery(plain: FrameWriter.frame(.text, payload: json), compressed: compressedVariants(json, on: connection))
+        }
+        hub.publish(delivery, to: message.channel, from: session)
+    }
+
+    /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
+    /// loop; empty when nobody compresses or the message is under COMPRESSION_MIN_SIZE.
+    private func compressedVariants(_ json: UnsafeRawBufferPointer, on connection: Connection) -> [SharedFrame?] {
+        guard configuration.compression, json.count >= configuration.compressionMinSize else { return [] }
+        let sizes = compressionUsage.inUse
+        guard sizes != 0 else { return [] }
+        var variants: [SharedFrame?] = Array(repeating: nil, count: 16)
+        for bits in 9...15 where sizes & (1 << bits) != 0 {
+            let compressed = connection.context.deflater(windowBits: bits).compress(json)
+            variants[bits] = compressed.withUnsafeBytes { FrameWriter.frame(.text, payload: $0, rsv: FrameHeader.rsv1) }
+        }
+        return variants
     }
 
     /// `{"error":"<reason>"[,"channel":"<name>"]}` + `\n` to the sender; the connection stays open.

@@ -24,6 +24,10 @@ public struct MessageAssembler: Sendable {
     /// True while a fragmented message is partly received.
     public var isAssembling: Bool { fragmentedOpcode != nil }
 
+    /// Whether the message being assembled, or the one just completed, had RSV1 on its first frame
+    /// (permessage-deflate): its payload is compressed, and its UTF-8 is checked after inflating.
+    public private(set) var isCompressed = false
+
     /// Takes a data frame (text, binary or continuation) whose payload is already unmasked.
     public mutating func accept(_ header: FrameHeader, payload: UnsafeRawBufferPointer) -> Result {
         switch header.opcode {
@@ -31,12 +35,14 @@ public struct MessageAssembler: Sendable {
             if fragmentedOpcode != nil {
                 return .failure(.protocolViolation("new message before the previous one finished"))
             }
-            if header.opcode == .text {
+            isCompressed = header.rsv & FrameHeader.rsv1 != 0
+            let checksText = header.opcode == .text && !isCompressed
+            if checksText {
                 utf8 = UTF8Validator()
                 guard utf8.validate(payload) else { return .failure(.invalidUTF8) }
             }
             if header.fin {
-                if header.opcode == .text && !utf8.isComplete { return .failure(.invalidUTF8) }
+                if checksText && !utf8.isComplete { return .failure(.invalidUTF8) }
                 return .messageInPlace(header.opcode)
             }
             fragmentedOpcode = header.opcode
@@ -46,8 +52,10 @@ public struct MessageAssembler: Sendable {
             guard let opcode = fragmentedOpcode else {
                 return .failure(.protocolViolation("continuation frame without a message"))
             }
+            // RFC 7692 section 6.1: RSV1 marks the first frame of a compressed message only.
+            if header.rsv != 0 { return .failure(.protocolViolation("reserved bits set on a continuation frame")) }
             if buffer.count + payload.count > maxMessageSize { return .failure(.messageTooBig) }
-            if opcode == .text {
+            if opcode == .text && !isCompressed {
                 guard utf8.validate(payload) else { return .failure(.invalidUTF8) }
                 if header.fin && !utf8.isComplete { return .failure(.invalidUTF8) }
             }

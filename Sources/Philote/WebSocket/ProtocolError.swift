@@ -6,11 +6,13 @@ public enum ProtocolError: Error, Equatable, Sendable {
     case invalidUTF8
     /// A message larger than the configured maximum: close 1009.
     case messageTooBig
+    /// Compressed data that does not inflate (permessage-deflate): close 1007, the payload is inconsistent.
+    case invalidCompressedData
 
     public var closeCode: CloseCode {
         switch self {
         case .protocolViolation: .protocolError
-        case .invalidUTF8: .invalidPayload
+        case .invalidUTF8, .invalidCompressedData: .invalidPayload
         case .messageTooBig: .messageTooBig
         }
     }
@@ -21,6 +23,7 @@ public enum ProtocolError: Error, Equatable, Sendable {
         case .protocolViolation(let why): why
         case .invalidUTF8: "invalid UTF-8"
         case .messageTooBig: "message too big"
+        case .invalidCompressedData: "invalid compressed data"
         }
     }
 }

@@ -1,6 +1,6 @@
 /// The inbound half of a server-side WebSocket: frames in, events out, with every RFC 6455 rule of
 /// sections 5 to 7 checked. Pure code over bytes; the connection owns the socket and the buffers.
-public struct WebSocketReader: Sendable {
+public struct WebSocketReader {
     public enum Stop: Equatable {
         /// A close frame was received and reported; the reader reads nothing more.
         case closeReceived
@@ -17,10 +17,21 @@ public struct WebSocketReader: Sendable {
 
     public var parser: FrameParser
     public var assembler: MessageAssembler
+    /// Set when permessage-deflate was negotiated: whether the peer keeps its compression context
+    /// between messages (then so must the inflater).
+    public private(set) var inflateContextTakeover: Bool?
+    /// Created on the first compressed message; kept only while the peer's context must be kept.
+    private var inflater: Inflater?
 
     public init(maxMessageSize: Int) {
         parser = FrameParser(maxPayloadLength: maxMessageSize)
         assembler = MessageAssembler(maxMessageSize: maxMessageSize)
+    }
+
+    /// Accepts RSV1 (compressed messages) from now on (RFC 7692).
+    public mutating func enableDeflate(contextTakeover: Bool) {
+        inflateContextTakeover = contextTakeover
+        parser.allowedRSV = FrameHeader.rsv1
     }
 
     /// Decodes every complete frame in `buffer` (unmasking in place) and reports them to `sink`.
@@ -49,6 +60,9 @@ public struct WebSocketReader: Sendable {
     private mutating func handle<Sink: WebSocketEventSink>(
         _ header: FrameHeader, _ payload: UnsafeRawBufferPointer, _ sink: Sink
     ) -> Stop? {
+        if header.opcode.isControl && header.rsv != 0 {
+            return .failure(.protocolViolation("reserved bits set on a control frame"))
+        }
         switch header.opcode {
         case .ping:
             sink.receivedPing(payload)
@@ -71,15 +85,45 @@ public struct WebSocketReader: Sendable {
             case .fragmentStored:
                 break
             case .messageInPlace(let opcode):
+                if assembler.isCompressed { return deliverCompressed(opcode, payload, sink) }
                 sink.receivedMessage(opcode, payload)
             case .messageAssembled(let opcode):
                 let message = assembler.takeMessage()
+                if assembler.isCompressed {
+                    return message.withUnsafeBytes { deliverCompressed(opcode, $0, sink) }
+                }
                 message.withUnsafeBytes { sink.receivedMessage(opcode, $0) }
             case .failure(let error):
                 return .failure(error)
             }
         }
         return nil
+    }
+
+    /// Inflates a whole compressed message (capped at the message size limit, so a compression bomb stops
+    /// there), checks text as UTF-8, and delivers it.
+    private mutating func deliverCompressed<Sink: WebSocketEventSink>(
+        _ opcode: Opcode, _ payload: UnsafeRawBufferPointer, _ sink: Sink
+    ) -> Stop? {
+        let keepsContext = inflateContextTakeover ?? false
+        let inflater = self.inflater ?? Inflater(contextTakeover: keepsContext)
+        // Without context takeover nothing is kept between messages: a quiet connection holds no zlib state.
+        self.inflater = keepsContext ? inflater : nil
+        switch inflater.decompress(payload, limit: assembler.maxMessageSize) {
+        case .failure(.tooBig):
+            return .failure(.messageTooBig)
+        case .failure(.corrupt):
+            return .failure(.invalidCompressedData)
+        case .success(let message):
+            if opcode == .text {
+                var utf8 = UTF8Validator()
+                guard message.withUnsafeBytes({ utf8.validate($0) }), utf8.isComplete else {
+                    return .failure(.invalidUTF8)
+                }
+            }
+            message.withUnsafeBytes { sink.receivedMessage(opcode, $0) }
+            return nil
+        }
     }
 
     /// A close payload is empty, or a code a peer may send followed by a UTF-8 reason (section 5.5.1).
