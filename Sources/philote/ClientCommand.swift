@@ -71,16 +71,18 @@ struct ClientCommand: ParsableCommand {
         }
         let credential = try resolveToken(for: target)
         let fd = try TCPConnector.connect(to: target, deadline: Deadline(after: Self.connectTimeout))
-        let received: [UInt8]
+        let handshake: (received: [UInt8], deflateContextTakeover: Bool?)
         do {
-            received = try HandshakeExchange.perform(
+            handshake = try HandshakeExchange.perform(
                 fd: fd, url: target, token: credential, deadline: Deadline(after: Self.handshakeTimeout))
         } catch {
             close(fd)
             throw error
         }
         // The session takes over Ctrl-C when it is created; only then is "connected" true in every sense.
-        let session = ClientSession(fd: fd, channel: channel, readsInput: !listen, received: received)
+        let session = ClientSession(
+            fd: fd, channel: channel, readsInput: !listen, received: handshake.received,
+            deflateContextTakeover: handshake.deflateContextTakeover)
         let interactive = isatty(0) == 1 && !listen
         if verbose || interactive {
             var note = "connected to \(target)"

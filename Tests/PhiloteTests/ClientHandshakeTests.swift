@@ -55,11 +55,28 @@ private func head(_ text: String) -> HTTPResponseHead {
         let accept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
         let noUpgrade = head("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n" + accept + "\r\n")
         #expect(handshake.check(noUpgrade) == (.invalidUpgrade("the 101 response lacks \"Upgrade: websocket\"")))
-        let deflate = head(good + accept + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-        guard case .invalidUpgrade = handshake.check(deflate) else {
-            Issue.record("extension accepted")
+        let other = head(good + accept + "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n")
+        guard case .invalidUpgrade = handshake.check(other) else {
+            Issue.record("an extension that was not offered was accepted")
             return
         }
+        let badParameter = head(good + accept + "Sec-WebSocket-Extensions: permessage-deflate; foo\r\n\r\n")
+        guard case .invalidUpgrade = handshake.check(badParameter) else {
+            Issue.record("an unknown permessage-deflate parameter was accepted")
+            return
+        }
+    }
+
+    @Test func offersAndAcceptsPermessageDeflate() {
+        let request = String(decoding: handshake.request(for: try! WebSocketURL.parse("ws://h/").get(), token: nil), as: UTF8.self)
+        #expect(request.contains("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"))
+        let accept = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        let noTakeover = head(good + accept + "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n")
+        #expect(handshake.check(noTakeover) == nil)
+        #expect(ClientHandshake.negotiatedDeflate(noTakeover) == false)
+        let takeover = head(good + accept + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        #expect(ClientHandshake.negotiatedDeflate(takeover) == true)
+        #expect(ClientHandshake.negotiatedDeflate(head(good + accept + "\r\n")) == nil)
     }
 
     @Test func unauthorizedReportsTheServersReason() {

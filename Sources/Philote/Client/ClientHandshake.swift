@@ -48,6 +48,8 @@ public struct ClientHandshake: Sendable {
         text += "Connection: Upgrade\r\n"
         text += "Sec-WebSocket-Key: \(key)\r\n"
         text += "Sec-WebSocket-Version: 13\r\n"
+        // permessage-deflate, as browsers offer it: the server's messages may come compressed.
+        text += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         if let token { text += "Authorization: Bearer \(token)\r\n" }
         text += "User-Agent: philote-client/\(PhiloteVersion.string)\r\n"
         text += "\r\n"
@@ -74,14 +76,46 @@ public struct ClientHandshake: Sendable {
         guard accepts.count == 1, accepts[0] == UpgradeRequest.acceptValue(forKey: key) else {
             return .invalidUpgrade("wrong Sec-WebSocket-Accept in the 101 response")
         }
-        // We asked for no extension and no subprotocol, so the server may not pick one (items 5 and 6).
-        if !response.tokens("Sec-WebSocket-Extensions").isEmpty {
+        // Only the offered extension may come back, with parameters RFC 7692 allows (items 5 and 6).
+        let extensions = ExtensionOffer.parse(response.values("Sec-WebSocket-Extensions"))
+        if extensions.count > 1 || (extensions.count == 1 && Self.deflateContextTakeover(extensions[0]) == nil) {
             return .invalidUpgrade("the server chose an extension the client did not offer")
         }
         if !response.tokens("Sec-WebSocket-Protocol").isEmpty {
             return .invalidUpgrade("the server chose a subprotocol the client did not offer")
         }
         return nil
+    }
+
+    /// When the 101 accepted permessage-deflate: whether the server keeps its compression context between
+    /// messages (then the client's inflater must keep it too). nil: no compression.
+    public static func negotiatedDeflate(_ response: HTTPResponseHead) -> Bool? {
+        let extensions = ExtensionOffer.parse(response.values("Sec-WebSocket-Extensions"))
+        guard extensions.count == 1, let first = extensions[0] else { return nil }
+        return deflateContextTakeover(first)
+    }
+
+    /// For a valid permessage-deflate response element: true unless it says server_no_context_takeover.
+    private static func deflateContextTakeover(_ element: ExtensionOffer?) -> Bool? {
+        guard let element, element.name.asciiCaseInsensitiveEquals("permessage-deflate") else { return nil }
+        var takeover = true
+        var seen = Set<String>()
+        for (name, value) in element.parameters {
+            let key = name.lowercased()
+            guard seen.insert(key).inserted else { return nil }
+            switch key {
+            case "server_no_context_takeover":
+                guard value == nil else { return nil }
+                takeover = false
+            case "client_no_context_takeover":
+                guard value == nil else { return nil }
+            case "server_max_window_bits", "client_max_window_bits":
+                guard let value, let bits = Int(value), (8...15).contains(bits) else { return nil }
+            default:
+                return nil
+            }
+        }
+        return takeover
     }
 
     /// A body as one printable line of at most 300 characters, for an error message.

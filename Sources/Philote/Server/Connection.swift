@@ -44,6 +44,8 @@ public final class Connection: EventHandler {
 
     /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
     public private(set) var deflateWindowBits: UInt8 = 0
+    /// Compressed messages queued to this peer (for the closing log line).
+    private var compressedSent: UInt32 = 0
     /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
     public var userData: AnyObject?
     /// When set (monotonic ms), the open connection is closed with 4001 "token expired" at that moment.
@@ -84,6 +86,7 @@ public final class Connection: EventHandler {
             close(.policyViolation, reason: "slow consumer")
             return
         }
+        if frame.bytes.load(as: UInt8.self) & FrameHeader.rsv1 != 0 { compressedSent &+= 1 }
         enqueue(frame)
     }
 
@@ -93,6 +96,7 @@ public final class Connection: EventHandler {
         guard phase == .open else { return }
         if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
             let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
+            compressedSent &+= 1
             enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
         } else {
             enqueue(FrameWriter.frame(opcode, payload: payload))
@@ -403,8 +407,13 @@ public final class Connection: EventHandler {
         Socket.close(fd)
         outbound.removeAll()
         if context.logger.enabled(.debug) {
-            let lifetime = String(loop.now - startedAt)
-            context.logger.debug("connection closed", ["conn": String(handlerID), "ms": lifetime])
+            context.logger.debug(
+                "connection closed",
+                [
+                    "conn": String(handlerID), "ms": String(loop.now - startedAt),
+                    "deflate": deflateWindowBits == 0 ? "off" : "on",
+                    "compressed_in": String(reader.compressedMessages), "compressed_out": String(compressedSent),
+                ])
         }
         context.connectionClosed()
         if wasOpen { connectionEnded() }

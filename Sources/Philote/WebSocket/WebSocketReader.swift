@@ -22,6 +22,8 @@ public struct WebSocketReader {
     public private(set) var inflateContextTakeover: Bool?
     /// Created on the first compressed message; kept only while the peer's context must be kept.
     private var inflater: Inflater?
+    /// Compressed messages received so far (for the connection's closing log line).
+    public private(set) var compressedMessages: UInt32 = 0
 
     public init(maxMessageSize: Int) {
         parser = FrameParser(maxPayloadLength: maxMessageSize)
@@ -121,6 +123,7 @@ public struct WebSocketReader {
                     return .failure(.invalidUTF8)
                 }
             }
+            compressedMessages &+= 1
             message.withUnsafeBytes { sink.receivedMessage(opcode, $0) }
             return nil
         }

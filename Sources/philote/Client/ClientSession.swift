@@ -50,13 +50,14 @@ final class ClientSession {
     private var failure: ClientFailure?
 
     /// `received` is what followed the 101 head: frames the server sent before the session started.
-    init(fd: Int32, channel: String, readsInput: Bool, received: [UInt8]) {
+    init(fd: Int32, channel: String, readsInput: Bool, received: [UInt8], deflateContextTakeover: Bool?) {
         self.fd = fd
         self.channel = channel
         self.readsInput = readsInput
         // Server frames are unmasked; the cap only guards memory against a broken server.
         reader = WebSocketReader(maxMessageSize: 1 << 30)
         reader.parser.requireMask = false
+        if let deflateContextTakeover { reader.enableDeflate(contextTakeover: deflateContextTakeover) }
         inbound = received
     }
 

@@ -12,9 +12,10 @@ enum HandshakeExchange {
     static let maxBodyLength = 4096
 
     /// Performs the handshake on the connected socket `fd`; returns the bytes that followed the 101 head
-    /// (the server may already have sent its first frames).
+    /// (the server may already have sent its first frames) and, when permessage-deflate was agreed,
+    /// whether the server keeps its compression context.
     static func perform(fd: Int32, url: WebSocketURL, token: String?, deadline: Deadline) throws(ClientFailure)
-        -> [UInt8]
+        -> (received: [UInt8], deflateContextTakeover: Bool?)
     {
         let handshake = ClientHandshake()
         try send(handshake.request(for: url, token: token), to: fd, deadline: deadline)
@@ -40,7 +41,7 @@ enum HandshakeExchange {
                 if let failure = handshake.check(head, body: rest) {
                     throw ClientFailure(failure.message)
                 }
-                return rest
+                return (rest, ClientHandshake.negotiatedDeflate(head))
             }
         }
     }
