@@ -326,12 +326,15 @@ public final class Connection: EventHandler {
         case .success(let valid):
             request = valid
         }
-        if let refusal = context.application.shouldAccept(request, connection: self) {
-            reject(refusal)
-            return
-        }
+        // The place is reserved before the application admits the client, so that an admitted client always
+        // gets one (the application may have set state up for it by then).
         guard context.connections.reserve() else {
             reject(HandshakeError(.serviceUnavailable, "too many connections"))
+            return
+        }
+        if let refusal = context.application.shouldAccept(request, connection: self) {
+            context.connections.release()
+            reject(refusal)
             return
         }
         var extensions: [(String, String)] = []
