@@ -96,11 +96,14 @@ public final class Connection: EventHandler {
         guard phase == .open else { return }
         if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
             let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
-            compressedSent &+= 1
-            enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
-        } else {
-            enqueue(FrameWriter.frame(opcode, payload: payload))
+            // Incompressible data goes out as it is: RFC 7692 lets every message choose.
+            if compressed.count < payload.count {
+                compressedSent &+= 1
+                enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
+                return
+            }
         }
+        enqueue(FrameWriter.frame(opcode, payload: payload))
     }
 
     /// Starts the close handshake with `code`.

@@ -98,6 +98,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         var variants: [SharedFrame?] = Array(repeating: nil, count: 16)
         for bits in 9...15 where sizes & (1 << bits) != 0 {
             let compressed = connection.context.deflater(windowBits: bits).compress(json)
+            // No variant when compression does not pay: those subscribers get the plain frame.
+            guard compressed.count < json.count else { continue }
             variants[bits] = compressed.withUnsafeBytes { FrameWriter.frame(.text, payload: $0, rsv: FrameHeader.rsv1) }
         }
         return variants
