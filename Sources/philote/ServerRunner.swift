@@ -46,11 +46,20 @@ enum ServerRunner {
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
+        var tls: TLSContextStore?
+        if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
+            do {
+                tls = TLSContextStore(try TLSContext(certificateFile: certificate, keyFile: key))
+            } catch {
+                fail("TLS: \(error)", status: 2)
+            }
+        }
         let server: Server
         do {
-            server = try Server(configuration: configuration, application: application)
+            server = try Server(configuration: configuration, application: application, tls: tls)
         } catch {
             fail("cannot listen on \(configuration.host):\(configuration.port): \(error)", status: 1)
         }
@@ -60,10 +69,24 @@ enum ServerRunner {
             "philote started",
             [
                 "version": PhiloteVersion.string, "mode": mode,
-                "address": "ws://\(configuration.host):\(server.port)", "workers": String(configuration.workers),
+                "address": "\(tls == nil ? "ws" : "wss")://\(configuration.host):\(server.port)",
+                "workers": String(configuration.workers), "tls": tls == nil ? "off" : "on (wss:// only)",
             ])
         var received: Int32 = 0
-        sigwait(&stopSignals, &received)
+        // Stop signals end the loop; SIGHUP, or certificate files changed on disk (checked every few
+        // seconds), reload the TLS pair without touching established connections.
+        while true {
+            var timeout = timespec(tv_sec: 5, tv_nsec: 0)
+            received = sigtimedwait(&stopSignals, nil, &timeout)
+            if received == SIGINT || received == SIGTERM { break }
+            guard let tls, received == SIGHUP || tls.filesChanged else { continue }
+            do {
+                let fresh = try tls.reload()
+                server.logger.info("TLS certificate reloaded", ["serial": fresh.serial])
+            } catch {
+                server.logger.error("TLS reload refused, keeping the current certificate", ["error": "\(error)"])
+            }
+        }
         server.logger.info("shutting down", ["signal": received == SIGTERM ? "SIGTERM" : "SIGINT"])
         server.shutdown(gracePeriod: configuration.drainTimeout)
         server.wait()

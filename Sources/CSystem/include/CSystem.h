@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <zlib.h>
+#include <openssl/ssl.h>
 
 // epoll_event is declared __attribute__((packed)) on x86_64, which Swift imports poorly; this
 // unpacked mirror is what the Swift side sees. `token` is the registration's 64-bit user data.
@@ -73,5 +74,40 @@ int CSystem_random_bytes(uint8_t *out, int length);
 // zlib's deflateInit2/inflateInit2 are macros (they pass the library version and struct size).
 int CSystem_deflateInit2(z_stream *stream, int level, int window_bits, int mem_level);
 int CSystem_inflateInit2(z_stream *stream, int window_bits);
+
+// TLS over OpenSSL 3. The SSL_CTX_set_* configuration calls are macros, and the error queue and
+// WANT_READ/WANT_WRITE mapping are easier to get right once in C; Swift sees opaque pointers and results.
+typedef struct ssl_ctx_st CSystem_TLSContext;
+typedef struct ssl_st CSystem_TLS;
+
+// A server context: TLS 1.2 and 1.3 only, AEAD suites with forward secrecy, server preference, ALPN
+// http/1.1, session tickets, no renegotiation, no compression, buffers released when idle. Loads a PEM
+// certificate chain and key and checks that they match and that the certificate is valid now. NULL on
+// failure with a one-line reason in `error`.
+CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, char *error,
+                                               size_t error_length);
+void CSystem_tls_context_free(CSystem_TLSContext *context);
+// The leaf certificate's serial number in hex (for logs), into `out`.
+void CSystem_tls_context_serial(CSystem_TLSContext *context, char *out, size_t length);
+
+enum {
+    CSystem_TLS_WANT_READ = -2,
+    CSystem_TLS_WANT_WRITE = -3,
+    CSystem_TLS_FAILED = -1,
+    CSystem_TLS_CLOSED = 0,
+};
+
+CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd);
+void CSystem_tls_free(CSystem_TLS *tls);
+// 1 when the handshake is complete, else one of the CSystem_TLS_* results.
+int CSystem_tls_handshake(CSystem_TLS *tls);
+// Bytes read (> 0) or a CSystem_TLS_* result.
+int CSystem_tls_read(CSystem_TLS *tls, void *buffer, int length);
+// Bytes written (> 0, possibly fewer than `length`) or a CSystem_TLS_* result.
+int CSystem_tls_write(CSystem_TLS *tls, const void *buffer, int length);
+// Sends close_notify (best effort, never blocks).
+void CSystem_tls_close_notify(CSystem_TLS *tls);
+// The negotiated protocol version name, e.g. "TLSv1.3".
+const char *CSystem_tls_version(CSystem_TLS *tls);
 
 #endif

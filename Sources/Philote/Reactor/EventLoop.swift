@@ -41,6 +41,11 @@ public final class EventLoop: @unchecked Sendable {
     /// The time at the start of this tick's event handling (ms, monotonic): cheap to read per event.
     public private(set) var now: UInt64
 
+    /// For `/metrics`: readiness events handled and returns from epoll_wait. Written by this loop only,
+    /// once per wake-up (see `add(fromOwner:)`), read by scrapes on any thread.
+    let eventsHandled = Atomic<UInt64>(0)
+    let wakeups = Atomic<UInt64>(0)
+
     public init(index: Int, readBufferSize: Int = 64 * 1024) throws(Errno) {
         self.index = index
         epollFD = try syscallBlocking("epoll_create1") { CSystem_epoll_create() }
@@ -103,13 +108,15 @@ public final class EventLoop: @unchecked Sendable {
     /// Every registered handler (for shutdown).
     public var registeredHandlers: [EventHandler] { handlers.compactMap { $0 } }
 
-    /// Copies the first `count` scratch iovecs, back to back, into `writeBuffer` (which must hold them).
-    func gatherCopy(count: Int) {
+    /// Copies the first `count` scratch iovecs, back to back, into `writeBuffer`, at most `limit` bytes.
+    func gatherCopy(count: Int, limit: Int = .max) {
         var offset = 0
-        for index in 0..<count {
+        let limit = min(limit, writeBuffer.count)
+        for index in 0..<count where offset < limit {
             let vector = ioVectors[index]
-            (writeBuffer.baseAddress! + offset).copyMemory(from: vector.iov_base!, byteCount: vector.iov_len)
-            offset += vector.iov_len
+            let length = min(vector.iov_len, limit - offset)
+            (writeBuffer.baseAddress! + offset).copyMemory(from: vector.iov_base!, byteCount: length)
+            offset += length
         }
     }
 
@@ -173,7 +180,9 @@ public final class EventLoop: @unchecked Sendable {
             // EINTR is retried inside the wrapper; no other failure is possible with valid arguments.
             let result = try? syscall("epoll_wait") { CSystem_epoll_wait(epollFD, events, Int32(maxEvents), timeout) }
             now = MonotonicClock.milliseconds()
+            wakeups.add(fromOwner: 1)
             if case .processed(let count) = result, count > 0 {
+                eventsHandled.add(fromOwner: UInt64(count))
                 for position in 0..<Int(count) {
                     let event = events[position]
                     let fd = Int32(truncatingIfNeeded: event.token)

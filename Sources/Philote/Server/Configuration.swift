@@ -21,6 +21,9 @@ public struct Configuration: Sendable {
     public var handshakeTimeout: UInt64 = 10_000
     /// How long to wait for the peer's close frame (or FIN) after this side closed.
     public var closeTimeout: UInt64 = 5_000
+    /// PEM certificate chain and key: when both are set the port serves wss:// only.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
     /// permessage-deflate (RFC 7692) offered by clients is accepted.
     public var compression = true
     /// Messages shorter than this go out uncompressed even to compressing clients.
@@ -62,6 +65,13 @@ public struct Configuration: Sendable {
         config.handshakeTimeout = try reader.duration("HANDSHAKE_TIMEOUT") ?? config.handshakeTimeout
         config.closeTimeout = try reader.duration("CLOSE_TIMEOUT") ?? config.closeTimeout
         config.drainTimeout = try reader.duration("DRAIN_TIMEOUT") ?? config.drainTimeout
+        config.tlsCertificateFile = environment["TLS_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        config.tlsKeyFile = environment["TLS_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if (config.tlsCertificateFile == nil) != (config.tlsKeyFile == nil) {
+            let missing = config.tlsCertificateFile == nil ? "TLS_CERT_FILE" : "TLS_KEY_FILE"
+            throw ConfigurationError(
+                missing, "must be set together with \(missing == "TLS_CERT_FILE" ? "TLS_KEY_FILE" : "TLS_CERT_FILE") to serve wss://")
+        }
         config.compression = try reader.boolean("COMPRESSION") ?? config.compression
         config.compressionMinSize =
             try reader.integer("COMPRESSION_MIN_SIZE", in: 0...(1 << 30)) ?? config.compressionMinSize

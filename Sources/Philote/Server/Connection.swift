@@ -53,7 +53,11 @@ public final class Connection: EventHandler {
         didSet { ensureScheduled() }
     }
 
-    init(fd: Int32, loop: EventLoop, context: LoopContext) {
+    /// Set when the port serves wss://: all bytes go through it.
+    private let tls: TLSSession?
+
+    init(fd: Int32, loop: EventLoop, context: LoopContext, tls: TLSSession? = nil) {
+        self.tls = tls
         handlerID = HandlerIDs.make()
         self.fd = fd
         self.loop = loop
@@ -157,6 +161,10 @@ public final class Connection: EventHandler {
     public func flush() {
         isDirty = false
         guard phase != .closed else { return }
+        if tls != nil {
+            flushTLS()
+            return
+        }
         while !outbound.isEmpty {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             do {
@@ -191,6 +199,52 @@ public final class Connection: EventHandler {
             Socket.shutdownWrite(fd)
         }
         updateInterest()
+    }
+
+    /// TLS: one SSL_write per connection per tick of everything queued (gathered into the loop's write
+    /// buffer, 64 KiB at a time), resumed from the same bytes after WANT_WRITE as OpenSSL requires.
+    private func flushTLS() {
+        guard let tls else { return }
+        if !tls.handshakeComplete {
+            // Output waits for the handshake; a handshake that wanted to write continues here.
+            if tls.wantsWrite {
+                readTLS()
+            }
+            updateInterest()
+            return
+        }
+        while !outbound.isEmpty {
+            let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
+            let length = min(bytes, loop.writeBuffer.count)
+            loop.gatherCopy(count: count, limit: length)
+            switch tls.write(UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length])) {
+            case .done(let written):
+                outbound.consume(written)
+                if written < length {
+                    updateInterest()
+                    return
+                }
+            case .wantRead, .wantWrite:
+                updateInterest()
+                return
+            case .closed, .failed:
+                closeNow()
+                return
+            }
+        }
+        if phase == .closing && !writeShut {
+            writeShut = true
+            tls.closeNotify()
+            Socket.shutdownWrite(fd)
+        }
+        updateInterest()
+    }
+
+    private func markDirtyIfNeeded() {
+        if !isDirty {
+            isDirty = true
+            loop.markDirty(self)
+        }
     }
 
     public func handleTimer(scheduled: UInt64) {
@@ -269,6 +323,10 @@ public final class Connection: EventHandler {
     // MARK: Reading
 
     private func readAvailable() {
+        if tls != nil {
+            readTLS()
+            return
+        }
         let buffer = loop.readBuffer
         let count: Int
         do {
@@ -285,13 +343,51 @@ public final class Connection: EventHandler {
             closeNow()
             return
         }
+        received(UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
+    }
+
+    /// Plaintext from the peer, from the socket or from TLS.
+    private func received(_ input: UnsafeMutableRawBufferPointer) {
         lastRead = loop.now
         awaitingPong = false
-        let input = UnsafeMutableRawBufferPointer(rebasing: buffer[..<count])
         switch phase {
         case .handshake: readHandshake(input)
         case .open: readFrames(input)
         case .closing, .closed: break
+        }
+    }
+
+    /// TLS: finish the handshake, then read records until OpenSSL needs more from the socket. OpenSSL may
+    /// hold decrypted bytes the socket no longer shows as readable, so one read per event is not enough.
+    private func readTLS() {
+        guard let tls else { return }
+        if !tls.handshakeComplete {
+            switch tls.handshake() {
+            case .done:
+                break
+            case .wantRead, .wantWrite:
+                updateInterest()
+                return
+            case .closed, .failed:
+                context.logger.debug("TLS handshake failed", ["conn": String(handlerID)])
+                closeNow()
+                return
+            }
+        }
+        let buffer = loop.readBuffer
+        while phase != .closed {
+            switch tls.read(into: buffer) {
+            case .done(let count):
+                received(UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
+            case .wantRead, .wantWrite:
+                updateInterest()
+                // A read that wanted to write (a renegotiation-free key update, a ticket) retries in flush.
+                if tls.wantsWrite { markDirtyIfNeeded() }
+                return
+            case .closed, .failed:
+                closeNow()
+                return
+            }
         }
     }
 
@@ -427,6 +523,7 @@ public final class Connection: EventHandler {
 
     private func updateInterest() {
         var wanted = UInt32(CSystem_EPOLLIN)
+        if let tls, tls.wantsWrite { wanted |= UInt32(CSystem_EPOLLOUT) }
         if !outbound.isEmpty {
             wanted |= UInt32(CSystem_EPOLLOUT)
             // An echo-style peer that does not read its answers stops being read from, so its

@@ -35,7 +35,15 @@ final class Listener: EventHandler, @unchecked Sendable {
                 return
             }
             Socket.setNoDelay(accepted)
-            let connection = Connection(fd: accepted, loop: context.loop, context: context)
+            var tls: TLSSession?
+            if let store = context.tls {
+                tls = TLSSession(context: store.current, fd: accepted)
+                if tls == nil {
+                    Socket.close(accepted)
+                    continue
+                }
+            }
+            let connection = Connection(fd: accepted, loop: context.loop, context: context, tls: tls)
             do {
                 try connection.start()
                 context.connectionOpened()

@@ -6,15 +6,18 @@ final class LoopContext: @unchecked Sendable {
     let application: WebSocketApplication
     let loop: EventLoop
     let connections: ConnectionCounter
+    /// Set when the port serves wss:// only.
+    let tls: TLSContextStore?
     private(set) var connectionCount = 0
     /// Called when the last connection of a draining loop is gone.
     var onIdle: (() -> Void)?
 
     init(
         configuration: Configuration, logger: Logger, application: WebSocketApplication, loop: EventLoop,
-        connections: ConnectionCounter
+        connections: ConnectionCounter, tls: TLSContextStore?
     ) {
         self.connections = connections
+        self.tls = tls
         self.configuration = configuration
         self.logger = logger
         self.application = application

@@ -15,7 +15,13 @@ public final class Server: @unchecked Sendable {
     /// Open WebSocket connections, limited by `MAX_CONNECTIONS`.
     public let connections: ConnectionCounter
 
-    public init(configuration: Configuration, application: WebSocketApplication) throws(Errno) {
+    /// Set when the port serves wss://; `reloadTLS` replaces its context.
+    public let tls: TLSContextStore?
+
+    public init(configuration: Configuration, application: WebSocketApplication, tls: TLSContextStore? = nil)
+        throws(Errno)
+    {
+        self.tls = tls
         self.configuration = configuration
         logger = Logger(level: configuration.logLevel)
         group = try LoopGroup(count: configuration.workers)
@@ -28,7 +34,7 @@ public final class Server: @unchecked Sendable {
             for loop in group.loops {
                 let context = LoopContext(
                     configuration: configuration, logger: logger, application: application, loop: loop,
-                    connections: connections)
+                    connections: connections, tls: tls)
                 let fd = try Socket.listen(on: bindAddress)
                 if port == 0 {
                     // With PORT=0 the first socket picks a port; the others join it.

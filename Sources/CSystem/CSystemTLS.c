@@ -1,0 +1,135 @@
+#include "CSystem.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+static void set_error(char *error, size_t length, const char *what, const char *file) {
+    unsigned long code = ERR_peek_last_error();
+    char reason[256] = "";
+    if (code) ERR_error_string_n(code, reason, sizeof reason);
+    snprintf(error, length, "%s %s%s%s", what, file, code ? ": " : "", reason);
+    ERR_clear_error();
+}
+
+// ALPN: the only protocol spoken here is HTTP/1.1 (the WebSocket upgrade); a client that offers ALPN
+// without it is refused, one that offers none proceeds.
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_length, const unsigned char *in,
+                       unsigned int in_length, void *argument) {
+    (void)ssl;
+    (void)argument;
+    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_select_next_proto((unsigned char **)out, out_length, http11, sizeof http11, in, in_length) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, char *error,
+                                               size_t error_length) {
+    ERR_clear_error();
+    SSL_CTX *context = SSL_CTX_new(TLS_server_method());
+    if (!context) {
+        set_error(error, error_length, "cannot create a TLS context for", cert_file);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION);
+    SSL_CTX_set_options(context, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    // TLS 1.2: ECDHE key exchange (forward secrecy) with AEAD ciphers only. TLS 1.3 suites are all AEAD.
+    SSL_CTX_set_cipher_list(context, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_alpn_select_cb(context, select_alpn, NULL);
+    if (SSL_CTX_use_certificate_chain_file(context, cert_file) != 1) {
+        set_error(error, error_length, "cannot load the certificate chain", cert_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(context, key_file, SSL_FILETYPE_PEM) != 1) {
+        set_error(error, error_length, "cannot load the private key", key_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (SSL_CTX_check_private_key(context) != 1) {
+        set_error(error, error_length, "the private key does not match the certificate in", cert_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    X509 *leaf = SSL_CTX_get0_certificate(context);
+    if (!leaf || X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+        snprintf(error, error_length, "the certificate in %s has expired", cert_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+        snprintf(error, error_length, "the certificate in %s is not valid yet", cert_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    return context;
+}
+
+void CSystem_tls_context_free(CSystem_TLSContext *context) { SSL_CTX_free(context); }
+
+void CSystem_tls_context_serial(CSystem_TLSContext *context, char *out, size_t length) {
+    out[0] = 0;
+    X509 *leaf = SSL_CTX_get0_certificate(context);
+    if (!leaf) return;
+    BIGNUM *number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+    if (!number) return;
+    char *hex = BN_bn2hex(number);
+    if (hex) {
+        snprintf(out, length, "%s", hex);
+        OPENSSL_free(hex);
+    }
+    BN_free(number);
+}
+
+CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd) {
+    SSL *tls = SSL_new(context);
+    if (!tls) return NULL;
+    if (SSL_set_fd(tls, fd) != 1) {
+        SSL_free(tls);
+        return NULL;
+    }
+    SSL_set_accept_state(tls);
+    return tls;
+}
+
+void CSystem_tls_free(CSystem_TLS *tls) { SSL_free(tls); }
+
+static int map_result(CSystem_TLS *tls, int result) {
+    switch (SSL_get_error(tls, result)) {
+    case SSL_ERROR_WANT_READ: return CSystem_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE: return CSystem_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN: ERR_clear_error(); return CSystem_TLS_CLOSED;
+    default: ERR_clear_error(); return CSystem_TLS_FAILED;
+    }
+}
+
+int CSystem_tls_handshake(CSystem_TLS *tls) {
+    int result = SSL_do_handshake(tls);
+    return result == 1 ? 1 : map_result(tls, result);
+}
+
+int CSystem_tls_read(CSystem_TLS *tls, void *buffer, int length) {
+    int result = SSL_read(tls, buffer, length);
+    return result > 0 ? result : map_result(tls, result);
+}
+
+int CSystem_tls_write(CSystem_TLS *tls, const void *buffer, int length) {
+    int result = SSL_write(tls, buffer, length);
+    return result > 0 ? result : map_result(tls, result);
+}
+
+void CSystem_tls_close_notify(CSystem_TLS *tls) {
+    SSL_shutdown(tls);
+    ERR_clear_error();
+}
+
+const char *CSystem_tls_version(CSystem_TLS *tls) { return SSL_get_version(tls); }

@@ -1,0 +1,34 @@
+import CSystem
+
+/// A loaded certificate chain and key with the server's TLS policy (CSystem_tls_server_context): TLS 1.2
+/// and 1.3, AEAD suites with forward secrecy, ALPN http/1.1, tickets, no renegotiation or compression.
+/// Immutable once made; a reload makes a new one and connections keep the one they started with (OpenSSL
+/// counts the references).
+public final class TLSContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+    public let certificateFile: String
+    public let keyFile: String
+    /// The leaf certificate's serial number (hex), for the logs.
+    public let serial: String
+
+    public struct LoadError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Loads and checks the pair: unreadable files, a key that does not match, or a certificate that is
+    /// expired or not yet valid are errors naming the file.
+    public init(certificateFile: String, keyFile: String) throws(LoadError) {
+        var message = [CChar](repeating: 0, count: 512)
+        guard let context = CSystem_tls_server_context(certificateFile, keyFile, &message, message.count) else {
+            throw LoadError(description: String(cString: message))
+        }
+        pointer = context
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        var hex = [CChar](repeating: 0, count: 128)
+        CSystem_tls_context_serial(context, &hex, hex.count)
+        serial = String(cString: hex)
+    }
+
+    deinit { CSystem_tls_context_free(pointer) }
+}
