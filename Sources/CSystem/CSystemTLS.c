@@ -133,3 +133,54 @@ void CSystem_tls_close_notify(CSystem_TLS *tls) {
 }
 
 const char *CSystem_tls_version(CSystem_TLS *tls) { return SSL_get_version(tls); }
+
+CSystem_TLSContext *CSystem_tls_client_context(const char *ca_file, int insecure, char *error,
+                                               size_t error_length) {
+    ERR_clear_error();
+    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+    if (!context) {
+        set_error(error, error_length, "cannot create a TLS context", "");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(context, http11, sizeof http11);
+    if (insecure) {
+        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, NULL);
+        return context;
+    }
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, NULL);
+    int loaded = ca_file ? SSL_CTX_load_verify_locations(context, ca_file, NULL) : SSL_CTX_set_default_verify_paths(context);
+    if (loaded != 1) {
+        set_error(error, error_length, "cannot load the certificate authorities in", ca_file ? ca_file : "the system store");
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    return context;
+}
+
+CSystem_TLS *CSystem_tls_client_new(CSystem_TLSContext *context, int fd, const char *host) {
+    SSL *tls = SSL_new(context);
+    if (!tls) return NULL;
+    if (SSL_set_fd(tls, fd) != 1) {
+        SSL_free(tls);
+        return NULL;
+    }
+    X509_VERIFY_PARAM *parameters = SSL_get0_param(tls);
+    // An IP literal is checked against the certificate's IP addresses, a name against its DNS names.
+    if (X509_VERIFY_PARAM_set1_ip_asc(parameters, host) != 1) {
+        ERR_clear_error();
+        SSL_set_tlsext_host_name(tls, host);
+        X509_VERIFY_PARAM_set1_host(parameters, host, 0);
+    }
+    SSL_set_connect_state(tls);
+    return tls;
+}
+
+int CSystem_tls_pending(CSystem_TLS *tls) { return SSL_pending(tls); }
+
+const char *CSystem_tls_verify_error(CSystem_TLS *tls) {
+    long result = SSL_get_verify_result(tls);
+    return result == X509_V_OK ? "" : X509_verify_cert_error_string(result);
+}

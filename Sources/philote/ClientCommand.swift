@@ -37,7 +37,7 @@ struct ClientCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The server's ws:// URL (wss:// is not supported yet). Default: $PHILOTE_URL, else \(defaultURL)")
+    @Option(help: "The server's ws:// or wss:// URL. Default: $PHILOTE_URL, else \(defaultURL)")
     var url: String?
 
     @Option(help: "The channel each input line is published to; a minted token reads and writes it.")
@@ -45,6 +45,12 @@ struct ClientCommand: ParsableCommand {
 
     @Option(help: "The token to connect with. Default: one minted from $SECRET.")
     var token: String?
+
+    @Option(help: "wss://: trust the certificate authorities in this PEM file instead of the system's.")
+    var ca: String?
+
+    @Flag(help: "wss://: do not verify the server's certificate (testing only).")
+    var insecure = false
 
     @Flag(help: "Do not read standard input: only print messages, until the server closes or Ctrl-C.")
     var listen = false
@@ -71,17 +77,25 @@ struct ClientCommand: ParsableCommand {
         }
         let credential = try resolveToken(for: target)
         let fd = try TCPConnector.connect(to: target, deadline: Deadline(after: Self.connectTimeout))
+        let socket: ClientSocket
         let handshake: (received: [UInt8], deflateContextTakeover: Bool?)
         do {
+            let deadline = Deadline(after: Self.handshakeTimeout)
+            if target.secure {
+                socket = try ClientSocket(
+                    tlsOver: fd, host: target.host, caFile: ca, insecure: insecure, deadline: deadline)
+            } else {
+                socket = ClientSocket(plain: fd)
+            }
             handshake = try HandshakeExchange.perform(
-                fd: fd, url: target, token: credential, deadline: Deadline(after: Self.handshakeTimeout))
+                socket: socket, url: target, token: credential, deadline: deadline)
         } catch {
             close(fd)
             throw error
         }
         // The session takes over Ctrl-C when it is created; only then is "connected" true in every sense.
         let session = ClientSession(
-            fd: fd, channel: channel, readsInput: !listen, received: handshake.received,
+            socket: socket, channel: channel, readsInput: !listen, received: handshake.received,
             deflateContextTakeover: handshake.deflateContextTakeover)
         let interactive = isatty(0) == 1 && !listen
         if verbose || interactive {

@@ -45,9 +45,13 @@ private func refusal(_ text: String) -> String? {
         #expect(url?.endpoint == "[::1]:6380")
     }
 
-    @Test func wssIsRefusedWithItsOwnMessage() {
-        #expect(WebSocketURL.parse("wss://example.com/") == .failure(.secureNotSupported))
-        #expect(refusal("wss://example.com/") == "wss:// is not supported yet; use a ws:// URL")
+    @Test func wssDefaultsToPort443() throws {
+        let url = try WebSocketURL.parse("wss://example.com/x").get()
+        #expect(url.secure && url.port == 443 && url.hostHeader == "example.com")
+        #expect(url.description == "wss://example.com/x")
+        let other = try WebSocketURL.parse("wss://example.com:8443/").get()
+        #expect(other.port == 8443 && other.hostHeader == "example.com:8443")
+        #expect(refusal("http://example.com/") == "invalid URL: the scheme must be ws:// or wss://, got \"http://\"")
     }
 
     @Test(arguments: [

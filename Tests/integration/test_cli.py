@@ -346,10 +346,51 @@ def test_client_invalid_url(url):
     assert single_error_line(result.stderr).startswith("invalid URL: ")
 
 
-def test_client_wss_not_supported():
-    result = run("client", "--url", "wss://127.0.0.1/", "--channel", "c", env={"SECRET": SECRET})
-    assert result.returncode == 2
-    assert "wss:// is not supported yet" in single_error_line(result.stderr)
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """A test CA and a server certificate for localhost / 127.0.0.1, made with the openssl CLI."""
+    folder = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=Philote Test CA", "-days", "2",
+            "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+            "-out", "server.csr")
+    (folder / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
+    return folder
+
+
+def test_client_over_wss(start_server, certificates):
+    server = start_server("echo", TLS_CERT_FILE=str(certificates / "server.pem"),
+                          TLS_KEY_FILE=str(certificates / "server.key"))
+    for host in ("localhost", "127.0.0.1"):
+        result = run("client", "--url", f"wss://{host}:{server.port}/", "--channel", "c",
+                     "--ca", str(certificates / "ca.pem"), env={"SECRET": SECRET}, input=b"over tls\n")
+        assert result.returncode == 0, result.stderr
+        # The echo server sends the publish back: proof that it crossed TLS both ways.
+        assert json.loads(result.stdout.splitlines()[0]) == {"channel": "c", "data": "over tls"}
+    # Without the CA the chain is not trusted; --insecure skips the check.
+    refused = run("client", "--url", f"wss://127.0.0.1:{server.port}/", "--channel", "c", env={"SECRET": SECRET},
+                  input=b"x\n")
+    assert refused.returncode == 1
+    assert single_error_line(refused.stderr) == (
+        "TLS handshake with 127.0.0.1 failed: certificate: unable to get local issuer certificate")
+    insecure = run("client", "--url", f"wss://127.0.0.1:{server.port}/", "--channel", "c", "--insecure",
+                   env={"SECRET": SECRET}, input=b"x\n")
+    assert insecure.returncode == 0, insecure.stderr
+
+
+def test_client_wss_to_a_plain_server(start_server):
+    server = start_server("echo")
+    result = run("client", "--url", f"wss://127.0.0.1:{server.port}/", "--channel", "c", "--insecure",
+                 env={"SECRET": SECRET}, input=b"x\n")
+    assert result.returncode == 1
+    assert single_error_line(result.stderr).startswith("TLS handshake with 127.0.0.1 failed")
 
 
 def test_client_without_token_or_secret(pubsub):

@@ -107,6 +107,17 @@ int CSystem_tls_read(CSystem_TLS *tls, void *buffer, int length);
 int CSystem_tls_write(CSystem_TLS *tls, const void *buffer, int length);
 // Sends close_notify (best effort, never blocks).
 void CSystem_tls_close_notify(CSystem_TLS *tls);
+// A client context for `philote client`: TLS 1.2+, ALPN http/1.1, the peer verified against `ca_file`
+// (or the system's trust store when NULL) unless `insecure`. NULL with a reason in `error`.
+CSystem_TLSContext *CSystem_tls_client_context(const char *ca_file, int insecure, char *error,
+                                               size_t error_length);
+// A client session on connected socket `fd` for `host` (SNI, and the name or IP address checked in the
+// certificate).
+CSystem_TLS *CSystem_tls_client_new(CSystem_TLSContext *context, int fd, const char *host);
+// Decrypted bytes OpenSSL holds that the socket will not signal again.
+int CSystem_tls_pending(CSystem_TLS *tls);
+// Why certificate verification failed (after a failed handshake), or "" when it did not.
+const char *CSystem_tls_verify_error(CSystem_TLS *tls);
 // The negotiated protocol version name, e.g. "TLSv1.3".
 const char *CSystem_tls_version(CSystem_TLS *tls);
 

@@ -1,27 +1,26 @@
-/// A `ws://` URL taken apart into what a client needs: the address to connect to, the request target and the
+/// A `ws://` or `wss://` URL taken apart into what a client needs: the address to connect to, the request target and the
 /// `Host` header value. Parsed by hand (no Foundation): the grammar is small (RFC 6455 section 3) and a
 /// hand parser can say exactly what is wrong with a URL a user typed.
 public struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
     /// Why a URL was refused; `message` is one line for the user.
     public enum ParseError: Error, Equatable, Sendable {
-        /// `wss://`: TLS is not implemented yet; kept apart so the message can say so plainly.
-        case secureNotSupported
         case invalid(String)
 
         public var message: String {
             switch self {
-            case .secureNotSupported: "wss:// is not supported yet; use a ws:// URL"
             case .invalid(let why): "invalid URL: \(why)"
             }
         }
     }
 
+    /// `wss://`: the connection is TLS.
+    public var secure: Bool
     /// The host to resolve: a name or a numeric address, without the brackets of an IPv6 literal.
     public var host: String
     public var port: Int
     /// Path and query for the request line; never empty ("/" at least).
     public var requestTarget: String
-    /// `host[:port]` as the `Host` header wants it: brackets kept, port omitted when it is the default 80.
+    /// `host[:port]` as the `Host` header wants it: brackets kept, port omitted when it is the default.
     public var hostHeader: String
     /// True when the query carries a non-empty `auth` parameter: the server then finds the token there.
     public var hasAuthParameter: Bool
@@ -29,19 +28,20 @@ public struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
     /// `host:port` for messages (IPv6 in brackets).
     public var endpoint: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 
-    public var description: String { "ws://\(hostHeader)\(requestTarget)" }
+    public var description: String { "\(secure ? "wss" : "ws")://\(hostHeader)\(requestTarget)" }
 
     public static func parse(_ text: String) -> Result<WebSocketURL, ParseError> {
         // The scheme is letters only (RFC 3986 allows a few more, none of them useful here), then "://".
         let schemeEnd = text.firstIndex(where: { !($0.isASCII && $0.isLetter) }) ?? text.endIndex
         guard schemeEnd != text.startIndex, text[schemeEnd...].hasPrefix("://") else {
-            return .failure(.invalid("\"\(text)\" is not of the form ws://HOST[:PORT][/PATH]"))
+            return .failure(.invalid("\"\(text)\" is not of the form ws[s]://HOST[:PORT][/PATH]"))
         }
         let scheme = text[..<schemeEnd].lowercased()
-        if scheme == "wss" { return .failure(.secureNotSupported) }
-        guard scheme == "ws" else {
-            return .failure(.invalid("the scheme must be ws://, got \"\(scheme)://\""))
+        guard scheme == "ws" || scheme == "wss" else {
+            return .failure(.invalid("the scheme must be ws:// or wss://, got \"\(scheme)://\""))
         }
+        let secure = scheme == "wss"
+        let defaultPort = secure ? 443 : 80
         let rest = text[schemeEnd...].dropFirst(3)
         // RFC 6455 section 3: a fragment is meaningless in a WebSocket URI and must not be used.
         if rest.contains("#") { return .failure(.invalid("a WebSocket URL cannot have a #fragment")) }
@@ -84,7 +84,7 @@ public struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
                 return .failure(.invalid("\"\(host)\" is not a host name or address"))
             }
         }
-        var port = 80
+        var port = defaultPort
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
                 let value = Int(portText), (1...65535).contains(value)
@@ -98,7 +98,7 @@ public struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
         let hasAuth = query.split(separator: "&").contains { $0.hasPrefix("auth=") && $0.count > 5 }
         return .success(
             WebSocketURL(
-                host: String(host), port: port, requestTarget: target,
-                hostHeader: port == 80 ? bracketed : "\(bracketed):\(port)", hasAuthParameter: hasAuth))
+                secure: secure, host: String(host), port: port, requestTarget: target,
+                hostHeader: port == defaultPort ? bracketed : "\(bracketed):\(port)", hasAuthParameter: hasAuth))
     }
 }

@@ -30,7 +30,8 @@ final class ClientSession {
         case finishing(flushBy: Deadline)
     }
 
-    private let fd: Int32
+    private let socket: ClientSocket
+    private var fd: Int32 { socket.fd }
     private let channel: String
     private var readsInput: Bool
     private var reader: WebSocketReader
@@ -50,8 +51,8 @@ final class ClientSession {
     private var failure: ClientFailure?
 
     /// `received` is what followed the 101 head: frames the server sent before the session started.
-    init(fd: Int32, channel: String, readsInput: Bool, received: [UInt8], deflateContextTakeover: Bool?) {
-        self.fd = fd
+    init(socket: ClientSocket, channel: String, readsInput: Bool, received: [UInt8], deflateContextTakeover: Bool?) {
+        self.socket = socket
         self.channel = channel
         self.readsInput = readsInput
         // Server frames are unmasked; the cap only guards memory against a broken server.
@@ -71,7 +72,7 @@ final class ClientSession {
             if done { break }
             waitAndHandle()
         }
-        close(fd)
+        socket.close()
         return failure
     }
 
@@ -94,6 +95,12 @@ final class ClientSession {
     }
 
     private func waitAndHandle() {
+        // TLS may hold decrypted bytes that poll(2) will never signal: read them first.
+        if socket.hasBufferedInput, case .finishing = phase {
+        } else if socket.hasBufferedInput {
+            readSocket()
+            return
+        }
         var socketEvents: Int16 = 0
         var deadline: Deadline?
         switch phase {
@@ -130,7 +137,7 @@ final class ClientSession {
     // MARK: Socket
 
     private func readSocket() {
-        let status = chunk.withUnsafeMutableBytes { POSIXIO.read(fd, into: $0) }
+        let status = chunk.withUnsafeMutableBytes { socket.read(into: $0) }
         switch status {
         case .transferred(let count):
             inbound += chunk[..<count]
@@ -210,7 +217,7 @@ final class ClientSession {
     private func flushSocket() {
         while written < outbound.count {
             let status = outbound.withUnsafeBytes {
-                POSIXIO.write(fd, UnsafeRawBufferPointer(rebasing: $0[written...]))
+                socket.write(UnsafeRawBufferPointer(rebasing: $0[written...]))
             }
             switch status {
             case .transferred(let count):

@@ -14,18 +14,18 @@ enum HandshakeExchange {
     /// Performs the handshake on the connected socket `fd`; returns the bytes that followed the 101 head
     /// (the server may already have sent its first frames) and, when permessage-deflate was agreed,
     /// whether the server keeps its compression context.
-    static func perform(fd: Int32, url: WebSocketURL, token: String?, deadline: Deadline) throws(ClientFailure)
+    static func perform(socket: ClientSocket, url: WebSocketURL, token: String?, deadline: Deadline) throws(ClientFailure)
         -> (received: [UInt8], deflateContextTakeover: Bool?)
     {
         let handshake = ClientHandshake()
-        try send(handshake.request(for: url, token: token), to: fd, deadline: deadline)
+        try send(handshake.request(for: url, token: token), to: socket, deadline: deadline)
         var buffer: [UInt8] = []
         while true {
             switch HTTPResponseHead.parse(buffer) {
             case .invalid(let why):
                 throw ClientFailure("handshake failed: \(why)")
             case .incomplete:
-                guard try receive(into: &buffer, from: fd, deadline: deadline) else {
+                guard try receive(into: &buffer, from: socket, deadline: deadline) else {
                     throw ClientFailure("handshake failed: the server closed the connection without answering")
                 }
             case .head(let head, let length):
@@ -34,7 +34,7 @@ enum HandshakeExchange {
                     // The body ends at Content-Length, or at end of file (the server closes after a refusal).
                     let wanted = min(head.contentLength ?? maxBodyLength, maxBodyLength)
                     while rest.count < wanted, !deadline.hasPassed,
-                        (try? receive(into: &rest, from: fd, deadline: deadline)) == true
+                        (try? receive(into: &rest, from: socket, deadline: deadline)) == true
                     {}
                     rest = Array(rest.prefix(wanted))
                 }
@@ -46,14 +46,14 @@ enum HandshakeExchange {
         }
     }
 
-    private static func send(_ bytes: [UInt8], to fd: Int32, deadline: Deadline) throws(ClientFailure) {
+    private static func send(_ bytes: [UInt8], to socket: ClientSocket, deadline: Deadline) throws(ClientFailure) {
         var offset = 0
         while offset < bytes.count {
-            let status = bytes.withUnsafeBytes { POSIXIO.write(fd, UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            let status = bytes.withUnsafeBytes { socket.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
             switch status {
             case .transferred(let count): offset += count
             case .wouldBlock:
-                if POSIXIO.wait(fd, for: Int16(POLLOUT), milliseconds: deadline.remainingMilliseconds) == 0 {
+                if POSIXIO.wait(socket.fd, for: Int16(POLLOUT), milliseconds: deadline.remainingMilliseconds) == 0 {
                     throw ClientFailure("handshake failed: timed out sending the request")
                 }
             case .endOfFile: throw ClientFailure("handshake failed: the connection closed")
@@ -63,12 +63,12 @@ enum HandshakeExchange {
     }
 
     /// Appends what arrives before the deadline; false at end of file.
-    private static func receive(into buffer: inout [UInt8], from fd: Int32, deadline: Deadline) throws(ClientFailure)
+    private static func receive(into buffer: inout [UInt8], from socket: ClientSocket, deadline: Deadline) throws(ClientFailure)
         -> Bool
     {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let status = chunk.withUnsafeMutableBytes { POSIXIO.read(fd, into: $0) }
+            let status = chunk.withUnsafeMutableBytes { socket.read(into: $0) }
             switch status {
             case .transferred(let count):
                 buffer += chunk[..<count]
@@ -76,7 +76,7 @@ enum HandshakeExchange {
             case .endOfFile:
                 return false
             case .wouldBlock:
-                if POSIXIO.wait(fd, for: Int16(POLLIN), milliseconds: deadline.remainingMilliseconds) == 0 {
+                if POSIXIO.wait(socket.fd, for: Int16(POLLIN), milliseconds: deadline.remainingMilliseconds) == 0 {
                     throw ClientFailure("handshake failed: no answer from the server within the time limit")
                 }
             case .failed(let code):
