@@ -10,6 +10,13 @@ public enum HTTPResponse {
         complete(status, contentType: "application/json", body: body + "\n", headers: headers)
     }
 
+    /// A response whose body is sent exactly as given (e.g. the Prometheus text format).
+    public static func raw(
+        _ status: HTTPStatus, contentType: String, body: String, headers: [(String, String)] = []
+    ) -> [UInt8] {
+        complete(status, contentType: contentType, body: body, headers: headers)
+    }
+
     private static func complete(
         _ status: HTTPStatus, contentType: String, body: String, headers: [(String, String)]
     ) -> [UInt8] {

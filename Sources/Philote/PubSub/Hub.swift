@@ -14,22 +14,39 @@ final class Hub: @unchecked Sendable {
     /// One per origin loop, touched only by that loop's thread.
     private var outboxes: [Outbox] = []
 
-    init(loops: [EventLoop]) {
+    /// `metrics` holds each loop's counters, in loop order.
+    init(loops: [EventLoop], metrics: [LoopMetrics]) {
         self.loops = loops
-        locals = loops.map { _ in LocalHub() }
+        locals = metrics.map { LocalHub(metrics: $0) }
         outboxes = loops.map { Outbox(origin: $0, loops: loops, locals: locals) }
     }
 
     func local(_ loop: EventLoop) -> LocalHub { locals[loop.index] }
 
-    /// Called on the sender's loop. Returns the number of local recipients.
+    var loopCount: Int { loops.count }
+
+    /// Called on the sender's loop. Returns the number of recipients on that loop.
     @discardableResult
     func publish(_ delivery: Delivery, to channel: [UInt8], from sender: Session) -> Int {
-        let origin = sender.connection.loop.index
+        publish(delivery, to: channel, origin: sender.connection.loop.index, except: sender, tally: nil)
+    }
+
+    /// A publish that no connection sent (`POST /api/publish`), called on `loop`: the same path as a
+    /// connection's publish on that loop, so one caller's publishes keep their order everywhere. Returns
+    /// the recipients on `loop`; every other loop reports its own count to `tally` once it has delivered.
+    @discardableResult
+    func publish(_ delivery: Delivery, to channel: [UInt8], on loop: EventLoop, tally: PublishTally?) -> Int {
+        publish(delivery, to: channel, origin: loop.index, except: nil, tally: tally)
+    }
+
+    @inline(__always)
+    private func publish(
+        _ delivery: Delivery, to channel: [UInt8], origin: Int, except sender: Session?, tally: PublishTally?
+    ) -> Int {
         let delivered = locals[origin].deliver(delivery, to: channel, except: sender, publishedAt: .max)
         if loops.count > 1 {
             let number = sequence.add(1, ordering: .relaxed).newValue
-            outboxes[origin].add(Parcel(delivery: delivery, channel: channel, sequence: number))
+            outboxes[origin].add(Parcel(delivery: delivery, channel: channel, sequence: number, tally: tally))
         }
         return delivered
     }
@@ -44,6 +61,8 @@ struct Parcel: @unchecked Sendable {
     let delivery: Delivery
     let channel: [UInt8]
     let sequence: UInt64
+    /// Set for publishes over HTTP, whose answer counts the readers reached on every loop.
+    let tally: PublishTally?
 }
 
 /// What one loop has published this tick for the other loops; shipped in the loop's before-sleep pass.
@@ -73,7 +92,9 @@ final class Outbox: EventHandler, @unchecked Sendable {
             let local = locals[index]
             loop.execute {
                 for parcel in batch {
-                    local.deliver(parcel.delivery, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
+                    let delivered = local.deliver(
+                        parcel.delivery, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
+                    parcel.tally?.report(delivered)
                 }
             }
         }

@@ -21,6 +21,12 @@ final class LocalHub: @unchecked Sendable {
 
     private var channels: [[UInt8]: Subscribers] = [:]
     private var permissionsCache: [String: Permissions] = [:]
+    /// This loop's counters: deliveries are counted once per publish, not per recipient.
+    private let metrics: LoopMetrics
+
+    init(metrics: LoopMetrics) {
+        self.metrics = metrics
+    }
 
     var channelCount: Int { channels.count }
 
@@ -80,6 +86,7 @@ final class LocalHub: @unchecked Sendable {
                 count += 1
             }
         }
+        metrics.messagesOut.add(fromOwner: UInt64(count))
         return count
     }
 }

@@ -30,6 +30,10 @@ public struct Configuration: Sendable {
     public var compressionMinSize = 128
     /// On SIGTERM/SIGINT: how long clients get to answer close 1001 before the process exits anyway.
     public var drainTimeout: UInt64 = 10_000
+    /// `LOG_FORMAT`: text lines (the default) or one JSON object per line.
+    public var logFormat = LogFormat.text
+    /// `METRICS_PUBLIC`: `/metrics` answers without an `api` token.
+    public var metricsPublic = false
 
     public init() {}
 
@@ -75,6 +79,13 @@ public struct Configuration: Sendable {
         config.compression = try reader.boolean("COMPRESSION") ?? config.compression
         config.compressionMinSize =
             try reader.integer("COMPRESSION_MIN_SIZE", in: 0...(1 << 30)) ?? config.compressionMinSize
+        if let format = environment["LOG_FORMAT"] {
+            guard let parsed = LogFormat(name: String(format.trimmingHTTPWhitespace())) else {
+                throw ConfigurationError("LOG_FORMAT", "must be text or json, got \"\(format)\"")
+            }
+            config.logFormat = parsed
+        }
+        config.metricsPublic = try reader.boolean("METRICS_PUBLIC") ?? config.metricsPublic
         return config
     }
 }

@@ -26,6 +26,8 @@ public final class Connection: EventHandler {
     private(set) var phase = Phase.handshake
 
     private var headParser: RequestHeadParser?
+    /// The body of a plain HTTP request being collected (`POST /api/publish`); nil otherwise.
+    private var bodyReader: RequestBodyReader?
     private var reader: WebSocketReader
     /// Bytes of an incomplete frame, held between reads; empty (no storage) otherwise.
     private var pending: [UInt8] = []
@@ -86,6 +88,7 @@ public final class Connection: EventHandler {
         guard phase == .open else { return }
         if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
             context.logger.debug("slow consumer", ["conn": String(handlerID)])
+            context.metrics.slowConsumerCloses.add(fromOwner: 1)
             outbound.dropUnsent()
             close(.policyViolation, reason: "slow consumer")
             return
@@ -98,11 +101,13 @@ public final class Connection: EventHandler {
     /// above `MAX_BACKPRESSURE` unsent bytes the server stops reading from the peer until it catches up.
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
+        context.metrics.messagesOut.add(fromOwner: 1)
         if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
             let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
             // Incompressible data goes out as it is: RFC 7692 lets every message choose.
             if compressed.count < payload.count {
                 compressedSent &+= 1
+                context.metrics.compressed(from: payload.count, to: compressed.count)
                 enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
                 return
             }
@@ -180,6 +185,7 @@ public final class Connection: EventHandler {
                 switch result {
                 case .processed(let written):
                     outbound.consume(written)
+                    context.metrics.bytesOut.add(fromOwner: UInt64(written))
                     if written < bytes {
                         updateInterest()
                         return
@@ -220,6 +226,7 @@ public final class Connection: EventHandler {
             switch tls.write(UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length])) {
             case .done(let written):
                 outbound.consume(written)
+                context.metrics.bytesOut.add(fromOwner: UInt64(written))
                 if written < length {
                     updateInterest()
                     return
@@ -255,6 +262,7 @@ public final class Connection: EventHandler {
         case .handshake:
             if now >= startedAt + context.configuration.handshakeTimeout {
                 context.logger.debug("handshake timeout", ["conn": String(handlerID)])
+                context.metrics.handshakeFailed(.timeout)
                 closeNow()
                 return
             }
@@ -350,6 +358,7 @@ public final class Connection: EventHandler {
     private func received(_ input: UnsafeMutableRawBufferPointer) {
         lastRead = loop.now
         awaitingPong = false
+        context.metrics.bytesIn.add(fromOwner: UInt64(input.count))
         switch phase {
         case .handshake: readHandshake(input)
         case .open: readFrames(input)
@@ -364,11 +373,12 @@ public final class Connection: EventHandler {
         if !tls.handshakeComplete {
             switch tls.handshake() {
             case .done:
-                break
+                context.metrics.tlsHandshakes.add(fromOwner: 1)
             case .wantRead, .wantWrite:
                 updateInterest()
                 return
             case .closed, .failed:
+                context.metrics.tlsHandshakeFailures.add(fromOwner: 1)
                 context.logger.debug("TLS handshake failed", ["conn": String(handlerID)])
                 closeNow()
                 return
@@ -392,6 +402,14 @@ public final class Connection: EventHandler {
     }
 
     private func readHandshake(_ input: UnsafeMutableRawBufferPointer) {
+        if let bodyReader {
+            bodyReader.feed(UnsafeRawBufferPointer(input))
+            if bodyReader.isComplete {
+                self.bodyReader = nil
+                serve(bodyReader.head, body: bodyReader.body)
+            }
+            return
+        }
         guard var parser = headParser else { return }
         // Moved out while it grows, so the buffer inside is never shared (and never copied on write).
         headParser = nil
@@ -400,8 +418,14 @@ public final class Connection: EventHandler {
         case .needMore:
             headParser = parser
         case .failure(let error):
+            context.metrics.handshakeFailed(.init(status: error.status))
             reject(error)
         case .complete(let head, let consumed):
+            if !head.tokens("Upgrade").contains(where: { $0.asciiCaseInsensitiveEquals("websocket") }) {
+                // A plain HTTP request (the API, health, metrics), with its body if it announces one.
+                readRequest(head, rest: UnsafeRawBufferPointer(rebasing: input[consumed...]))
+                return
+            }
             upgrade(head)
             if phase == .open && consumed < input.count {
                 // A client may send its first frame in the same packet as the request.
@@ -410,29 +434,71 @@ public final class Connection: EventHandler {
         }
     }
 
-    private func upgrade(_ head: RequestHead) {
-        let isUpgradeAttempt = head.tokens("Upgrade").contains { $0.asciiCaseInsensitiveEquals("websocket") }
-        if !isUpgradeAttempt, let response = context.application.respond(to: head, connection: self) {
-            // A plain HTTP request the application serves (its API, health): answered, then closed.
-            respond(response, to: head)
-            return
+    /// Largest body a plain HTTP request may carry: a list of messages for `POST /api/publish`, and at
+    /// least one message of MAX_MESSAGE_SIZE.
+    static func requestBodyLimit(_ configuration: Configuration) -> Int { max(configuration.maxMessageSize, 1 << 20) }
+
+    /// Collects the announced body (bounded; the handshake timeout covers it too), then serves the request.
+    private func readRequest(_ head: RequestHead, rest: UnsafeRawBufferPointer) {
+        switch RequestBodyReader.announcedLength(of: head, limit: Self.requestBodyLimit(context.configuration)) {
+        case .failure(let error):
+            context.metrics.handshakeFailed(.init(status: error.status))
+            reject(error, head: head)
+        case .success(0):
+            serve(head, body: [])
+        case .success(let length):
+            let collector = RequestBodyReader(head: head, expectedLength: length)
+            collector.feed(rest)
+            if collector.isComplete {
+                serve(head, body: collector.body)
+            } else {
+                bodyReader = collector
+            }
         }
+    }
+
+    /// A plain HTTP request the application may serve (answered, then closed); if it does not, the engine
+    /// answers it as the failed upgrade it then is.
+    private func serve(_ head: RequestHead, body: [UInt8]) {
+        switch context.application.respond(to: head, body: body, connection: self) {
+        case .response(let response): respond(response, to: head)
+        case .later: break
+        case nil: upgrade(head)
+        }
+    }
+
+    /// The answer to a plain request that the application deferred (`HTTPAnswer.later`); ignored if the
+    /// connection has gone meanwhile. Call on the connection's loop.
+    public func sendHTTPResponse(_ response: [UInt8]) {
+        guard phase == .handshake, headParser == nil, bodyReader == nil else { return }
+        respond(response, to: nil)
+    }
+
+    private func upgrade(_ head: RequestHead) {
         let request: UpgradeRequest
         switch UpgradeRequest.validate(head) {
         case .failure(let error):
+            context.metrics.handshakeFailed(.init(status: error.status))
             reject(error, head: head)
             return
         case .success(let valid):
             request = valid
         }
+        if context.draining {
+            context.metrics.rejected(.draining)
+            reject(HandshakeError(.serviceUnavailable, "server shutting down"))
+            return
+        }
         // The place is reserved before the application admits the client, so that an admitted client always
         // gets one (the application may have set state up for it by then).
         guard context.connections.reserve() else {
+            context.metrics.rejected(.maxConnections)
             reject(HandshakeError(.serviceUnavailable, "too many connections"))
             return
         }
         if let refusal = context.application.shouldAccept(request, connection: self) {
             context.connections.release()
+            context.metrics.rejected(.init(status: refusal.status))
             reject(refusal)
             return
         }
@@ -448,6 +514,7 @@ public final class Connection: EventHandler {
             SharedFrame.make(
                 bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue, extraHeaders: extensions)))
         phase = .open
+        context.metrics.connectionsOpened.add(fromOwner: 1)
         context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
         context.application.opened(self)
         ensureScheduled()
@@ -540,6 +607,7 @@ public final class Connection: EventHandler {
 extension Connection: WebSocketEventSink {
     public func receivedMessage(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
+        context.metrics.messagesIn.add(fromOwner: 1)
         context.application.received(self, opcode: opcode, payload: payload)
     }
 

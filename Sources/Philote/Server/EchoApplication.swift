@@ -3,7 +3,7 @@
 public final class EchoApplication: WebSocketApplication {
     public init() {}
 
-    public func respond(to head: RequestHead, connection: Connection) -> [UInt8]? { nil }
+    public func respond(to head: RequestHead, body: [UInt8], connection: Connection) -> HTTPAnswer? { nil }
     public func shouldAccept(_ request: UpgradeRequest, connection: Connection) -> HandshakeError? { nil }
     public func opened(_ connection: Connection) {}
 

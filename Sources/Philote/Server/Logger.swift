@@ -2,13 +2,16 @@
     import Glibc
 #endif
 
-/// Lines on stderr in the original's shape: `time=... level=... msg="..." key=value`. One `write` per line,
-/// so lines from several loops never interleave. Callers never pass tokens, secrets or payloads.
+/// Lines on stderr in the original's shape: `time=... level=... msg="..." key=value`, or with
+/// `LOG_FORMAT=json` the same fields as one JSON object per line. One `write` per line, so lines from
+/// several loops never interleave. Callers never pass tokens, secrets or payloads.
 public struct Logger: Sendable {
     public var level: LogLevel
+    public var format: LogFormat
 
-    public init(level: LogLevel) {
+    public init(level: LogLevel, format: LogFormat = .text) {
         self.level = level
+        self.format = format
     }
 
     @inline(__always)
@@ -16,11 +19,27 @@ public struct Logger: Sendable {
 
     public func log(_ level: LogLevel, _ message: String, _ fields: KeyValuePairs<String, String> = [:]) {
         guard enabled(level) else { return }
-        var line = "time=\(Self.timestamp()) level=\(level.name) msg=\(Self.quote(message))"
-        for (key, value) in fields { line += " \(key)=\(Self.quote(value))" }
-        line += "\n"
-        var bytes = Array(line.utf8)
+        var bytes = Array(Self.line(format, time: Self.timestamp(), level: level, message: message, fields).utf8)
         bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// One whole line, newline included. JSON keys come in the text form's order: `time`, `level`, `msg`,
+    /// then the fields (all strings), escaped as the server escapes JSON strings everywhere.
+    static func line(
+        _ format: LogFormat, time: String, level: LogLevel, message: String, _ fields: KeyValuePairs<String, String>
+    ) -> String {
+        switch format {
+        case .text:
+            var line = "time=\(time) level=\(level.name) msg=\(quote(message))"
+            for (key, value) in fields { line += " \(key)=\(quote(value))" }
+            return line + "\n"
+        case .json:
+            var line = #"{"time":"\#(time)","level":"\#(level.name)","msg":"# + JSONStringEncoder.quoted(message)
+            for (key, value) in fields {
+                line += "," + JSONStringEncoder.quoted(key) + ":" + JSONStringEncoder.quoted(value)
+            }
+            return line + "}\n"
+        }
     }
 
     public func debug(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.debug, message, fields) }

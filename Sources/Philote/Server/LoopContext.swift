@@ -11,6 +11,11 @@ final class LoopContext: @unchecked Sendable {
     private(set) var connectionCount = 0
     /// Called when the last connection of a draining loop is gone.
     var onIdle: (() -> Void)?
+    /// Set when shutdown begins: new upgrades get 503 while plain requests (health, metrics) are still
+    /// answered until the loop stops.
+    var draining = false
+    /// This loop's counters for `/metrics`.
+    let metrics = LoopMetrics()
 
     init(
         configuration: Configuration, logger: Logger, application: WebSocketApplication, loop: EventLoop,
@@ -35,10 +40,14 @@ final class LoopContext: @unchecked Sendable {
         return made
     }
 
-    func connectionOpened() { connectionCount += 1 }
+    func connectionOpened() {
+        connectionCount += 1
+        metrics.sockets.add(fromOwner: 1)
+    }
 
     func connectionClosed() {
         connectionCount -= 1
+        metrics.sockets.add(fromOwner: -1)
         if connectionCount == 0, let onIdle { onIdle() }
     }
 }

@@ -3,14 +3,17 @@
 #endif
 
 /// The Philote server: JWT admission at the upgrade, channels, publish with write checks, error replies,
-/// token expiry, and the `/api` endpoints. Everything but the connection count is per loop.
+/// token expiry, and the HTTP endpoints (PubSubApplication+HTTP.swift). Everything but the connection
+/// count is per loop.
 public final class PubSubApplication: WebSocketApplication, @unchecked Sendable {
-    private let configuration: Configuration
-    private let verifier: TokenVerifier
-    private var hub: Hub!
+    let configuration: Configuration
+    let verifier: TokenVerifier
+    var hub: Hub!
     private var connections: ConnectionCounter!
+    /// For readiness and `/metrics`; weak because the server's loops hold this application.
+    weak var server: Server?
     private let compressionUsage = CompressionUsage()
-    private let startedAt = MonotonicClock.milliseconds()
+    let startedAt = MonotonicClock.milliseconds()
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -19,8 +22,9 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     /// Connects the application to the server's loops; call once, before the server starts.
     public func attach(to server: Server) {
-        hub = Hub(loops: server.loops)
+        hub = Hub(loops: server.loops, metrics: server.loopMetrics)
         connections = server.connections
+        self.server = server
     }
 
     public var connectionCount: Int { connections.current }
@@ -31,12 +35,15 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         let head = request.head
         if configuration.checkOrigin, let refusal = OriginCheck.refusal(head) { return refusal }
         guard let token = TokenLocator.token(in: head) else {
+            connection.context.metrics.authFailed(.missing)
             return HandshakeError(.unauthorized, TokenError.missing.reason)
         }
         let claims: Claims
         switch verifier.verify(token, now: Int64(time(nil))) {
         case .success(let verified): claims = verified
-        case .failure(let error): return HandshakeError(.unauthorized, error.reason)
+        case .failure(let error):
+            connection.context.metrics.authFailed(.init(error))
+            return HandshakeError(.unauthorized, error.reason)
         }
         let local = hub.local(connection.loop)
         let session = Session(
@@ -75,9 +82,11 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             return
         }
         guard session.permissions.mayWrite(message.channel) else {
+            connection.context.metrics.publishDenied(.websocket)
             reply(connection, error: "write not permitted", channel: message.channel)
             return
         }
+        connection.context.metrics.published(.websocket)
         let json = message.channel.withUnsafeBytes { channel in
             message.data.withUnsafeBytes { data in
                 ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
@@ -91,7 +100,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
     /// loop; empty when nobody compresses or the message is under COMPRESSION_MIN_SIZE.
-    private func compressedVariants(_ json: UnsafeRawBufferPointer, on connection: Connection) -> [SharedFrame?] {
+    func compressedVariants(_ json: UnsafeRawBufferPointer, on connection: Connection) -> [SharedFrame?] {
         guard configuration.compression, json.count >= configuration.compressionMinSize else { return [] }
         let sizes = compressionUsage.inUse
         guard sizes != 0 else { return [] }
@@ -100,6 +109,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             let compressed = connection.context.deflater(windowBits: bits).compress(json)
             // No variant when compression does not pay: those subscribers get the plain frame.
             guard compressed.count < json.count else { continue }
+            connection.context.metrics.compressed(from: json.count, to: compressed.count)
             variants[bits] = compressed.withUnsafeBytes { FrameWriter.frame(.text, payload: $0, rsv: FrameHeader.rsv1) }
         }
         return variants
@@ -116,52 +126,6 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         }
         out.append(contentsOf: "}\n".utf8)
         out.withUnsafeBytes { connection.send(.text, $0) }
-    }
-
-    // MARK: HTTP API
-
-    public func respond(to head: RequestHead, connection: Connection) -> [UInt8]? {
-        let path = head.path
-        guard path == "/api" || path.hasPrefix("/api/") else { return nil }
-        guard path == "/api/info" else {
-            return HTTPResponse.json(.notFound, #"{"error":"not found"}"#)
-        }
-        guard head.method == "GET" else {
-            return HTTPResponse.json(.methodNotAllowed, #"{"error":"method not allowed"}"#, headers: [("Allow", "GET")])
-        }
-        guard let token = TokenLocator.token(in: head) else {
-            return HTTPResponse.json(
-                .unauthorized, #"{"error":\#(JSONStringEncoder.quoted(TokenError.missing.reason))}"#)
-        }
-        switch verifier.verify(token, now: Int64(time(nil))) {
-        case .failure(let error):
-            return HTTPResponse.json(.unauthorized, #"{"error":\#(JSONStringEncoder.quoted(error.reason))}"#)
-        case .success(let claims):
-            guard claims.api else {
-                return HTTPResponse.json(.forbidden, #"{"error":"token does not grant the API"}"#)
-            }
-        }
-        return HTTPResponse.json(.ok, info())
-    }
-
-    private func info() -> String {
-        let uptime = Double(MonotonicClock.milliseconds() - startedAt) / 1000
-        let config = configuration
-        let settings: [(String, String)] = [
-            ("host", JSONStringEncoder.quoted(config.host)), ("port", String(config.port)),
-            ("workers", String(config.workers)), ("log_level", JSONStringEncoder.quoted(config.logLevel.name)),
-            ("max_connections", String(config.maxConnections)), ("read_buffer_size", String(config.readBufferSize)),
-            ("write_buffer_size", String(config.writeBufferSize)), ("check_origin", String(config.checkOrigin)),
-            ("max_message_size", String(config.maxMessageSize)), ("max_header_size", String(config.maxHeadSize)),
-            ("max_backpressure", String(config.maxBackpressure)),
-            ("ping_interval_ms", String(config.pingInterval)), ("pong_timeout_ms", String(config.pongTimeout)),
-            ("handshake_timeout_ms", String(config.handshakeTimeout)),
-            ("close_timeout_ms", String(config.closeTimeout)),
-            ("drain_timeout_ms", String(config.drainTimeout)),
-        ]
-        let body = settings.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
-        return
-            #"{"version":"\#(PhiloteVersion.string)","uptime":\#(uptime),"pid":\#(getpid()),"connections":\#(connectionCount),"config":{\#(body)}}"#
     }
 
     private static func wallClockMilliseconds() -> Int64 {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -14,6 +16,9 @@ public final class Server: @unchecked Sendable {
     public private(set) var port = 0
     /// Open WebSocket connections, limited by `MAX_CONNECTIONS`.
     public let connections: ConnectionCounter
+    /// Set first thing on shutdown, so readiness fails before any client is told to go.
+    private let drainingFlag = Atomic<Bool>(false)
+    private let startedAtWallClock = ProcessStatistics.wallClockSeconds()
 
     /// Set when the port serves wss://; `reloadTLS` replaces its context.
     public let tls: TLSContextStore?
@@ -23,7 +28,7 @@ public final class Server: @unchecked Sendable {
     {
         self.tls = tls
         self.configuration = configuration
-        logger = Logger(level: configuration.logLevel)
+        logger = Logger(level: configuration.logLevel, format: configuration.logFormat)
         group = try LoopGroup(count: configuration.workers)
         connections = ConnectionCounter(limit: configuration.maxConnections)
         guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
@@ -54,28 +59,54 @@ public final class Server: @unchecked Sendable {
 
     public var loops: [EventLoop] { group.loops }
 
+    /// Each loop's counters, in loop order (`contexts` is fixed once `init` returns).
+    var loopMetrics: [LoopMetrics] { contexts.map(\.metrics) }
+
+    /// Shutdown has begun: `/readyz` fails and new WebSocket clients get 503.
+    public var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
+
+    /// What `/readyz` reports: accepting and not draining (and, once there is one, the broker connected).
+    public var isReady: Bool { !isDraining }
+
+    /// Every loop's counters summed now, with the server-wide figures. Safe from any thread.
+    public func metricsSnapshot() -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        snapshot.ready = isReady
+        snapshot.connections = connections.current
+        snapshot.maxConnections = connections.limit
+        for context in contexts {
+            snapshot.add(
+                context.metrics, events: context.loop.eventsHandled.load(ordering: .relaxed),
+                iterations: context.loop.wakeups.load(ordering: .relaxed))
+        }
+        snapshot.process = ProcessStatistics.current(startTimeSeconds: startedAtWallClock)
+        return snapshot
+    }
+
     /// Starts the loop threads; returns at once.
     public func start() {
         group.start()
     }
 
-    /// Stops accepting, sends close 1001 to every open connection, and stops each loop once its
-    /// connections are gone or `gracePeriod` ms have passed. Safe from any thread; `wait` joins.
+    /// Drains: readiness fails first, then every open connection gets close 1001, and each loop stops once
+    /// its connections are gone or `gracePeriod` ms have passed. Until its loop stops, a listener stays
+    /// open so that probes and scrapes still get answers (503 from `/readyz`); new WebSocket clients get
+    /// 503. Safe from any thread; `wait` joins.
     public func shutdown(gracePeriod: UInt64 = 2000) {
+        drainingFlag.store(true, ordering: .releasing)
         for (context, listener) in zip(contexts, listeners) {
             context.loop.execute { [context, listener] in
-                listener.close()
+                context.draining = true
                 let loop = context.loop
+                // Requests still in their handshake are left to finish: a probe gets its answer, an upgrade
+                // its 503. `finish` drops whatever remains.
                 let connections = loop.registeredHandlers.compactMap { $0 as? Connection }
-                for connection in connections {
-                    if connection.isOpen {
-                        connection.close(.goingAway, reason: "server shutting down")
-                    } else {
-                        connection.closeNow()
-                    }
+                for connection in connections where connection.isOpen {
+                    connection.close(.goingAway, reason: "server shutting down")
                 }
                 let finish = {
                     context.onIdle = nil
+                    listener.close()
                     for case let connection as Connection in loop.registeredHandlers { connection.closeNow() }
                     loop.stop()
                 }
