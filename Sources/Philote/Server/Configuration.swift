@@ -74,7 +74,9 @@ public struct Configuration: Sendable {
         if (config.tlsCertificateFile == nil) != (config.tlsKeyFile == nil) {
             let missing = config.tlsCertificateFile == nil ? "TLS_CERT_FILE" : "TLS_KEY_FILE"
             throw ConfigurationError(
-                missing, "must be set together with \(missing == "TLS_CERT_FILE" ? "TLS_KEY_FILE" : "TLS_CERT_FILE") to serve wss://")
+                missing,
+                "must be set together with \(missing == "TLS_CERT_FILE" ? "TLS_KEY_FILE" : "TLS_CERT_FILE") to serve wss://"
+            )
         }
         config.compression = try reader.boolean("COMPRESSION") ?? config.compression
         config.compressionMinSize =

@@ -93,7 +93,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             }
         }
         let delivery = json.withUnsafeBytes { json in
-            Delivery(plain: FrameWriter.frame(.text, payload: json), compressed: compressedVariants(json, on: connection))
+            Delivery(
+                plain: FrameWriter.frame(.text, payload: json), compressed: compressedVariants(json, on: connection))
         }
         hub.publish(delivery, to: message.channel, from: session)
     }

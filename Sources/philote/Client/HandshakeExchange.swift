@@ -14,7 +14,8 @@ enum HandshakeExchange {
     /// Performs the handshake on the connected socket `fd`; returns the bytes that followed the 101 head
     /// (the server may already have sent its first frames) and, when permessage-deflate was agreed,
     /// whether the server keeps its compression context.
-    static func perform(socket: ClientSocket, url: WebSocketURL, token: String?, deadline: Deadline) throws(ClientFailure)
+    static func perform(socket: ClientSocket, url: WebSocketURL, token: String?, deadline: Deadline)
+        throws(ClientFailure)
         -> (received: [UInt8], deflateContextTakeover: Bool?)
     {
         let handshake = ClientHandshake()
@@ -63,7 +64,8 @@ enum HandshakeExchange {
     }
 
     /// Appends what arrives before the deadline; false at end of file.
-    private static func receive(into buffer: inout [UInt8], from socket: ClientSocket, deadline: Deadline) throws(ClientFailure)
+    private static func receive(into buffer: inout [UInt8], from socket: ClientSocket, deadline: Deadline)
+        throws(ClientFailure)
         -> Bool
     {
         var chunk = [UInt8](repeating: 0, count: 4096)
