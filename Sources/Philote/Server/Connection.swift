@@ -84,17 +84,24 @@ public final class Connection: EventHandler {
     /// Queues a shared frame (a fan-out delivery) for this tick's flush. Ignored unless the connection is
     /// open. A subscriber whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is
     /// freed at once and it is closed with 1008, so it never holds memory or slows anyone else.
+    @inline(__always)
     public func send(frame: SharedFrame) {
         guard phase == .open else { return }
         if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
-            context.logger.debug("slow consumer", ["conn": String(handlerID)])
-            context.metrics.slowConsumerCloses.add(fromOwner: 1)
-            outbound.dropUnsent()
-            close(.policyViolation, reason: "slow consumer")
+            dropSlowConsumer()
             return
         }
         if frame.bytes.load(as: UInt8.self) & FrameHeader.rsv1 != 0 { compressedSent &+= 1 }
         enqueue(frame)
+    }
+
+    /// Out of line: the rare branch stays out of the per-delivery code that `send(frame:)` inlines into.
+    @inline(never)
+    private func dropSlowConsumer() {
+        context.logger.debug("slow consumer", ["conn": String(handlerID)])
+        context.metrics.slowConsumerCloses.add(fromOwner: 1)
+        outbound.dropUnsent()
+        close(.policyViolation, reason: "slow consumer")
     }
 
     /// Queues a reply to what this peer sent (echo, error replies). Here not reading is the backpressure:
