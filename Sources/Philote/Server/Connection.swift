@@ -401,7 +401,12 @@ public final class Connection: EventHandler {
                 // A read that wanted to write (a renegotiation-free key update, a ticket) retries in flush.
                 if tls.wantsWrite { markDirtyIfNeeded() }
                 return
-            case .closed, .failed:
+            case .closed:
+                // The peer's close_notify is answered with ours (RFC 8446 section 6.1) before the socket goes.
+                tls.closeNotify()
+                closeNow()
+                return
+            case .failed:
                 closeNow()
                 return
             }
