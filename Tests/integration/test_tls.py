@@ -462,7 +462,8 @@ def wait_for_fd_baseline(server, baseline, limit=10.0):
     try:
         wait_for(back, limit, "the descriptor count to return to its baseline")
     except AssertionError:
-        raise AssertionError(f"descriptors: baseline {baseline}, now {counts[-1]}: {os.listdir(f'/proc/{server.pid}/fd')}")
+        held = os.listdir(f"/proc/{server.pid}/fd")
+        raise AssertionError(f"descriptors: baseline {baseline}, now {counts[-1]}: {held}")
 
 
 def assert_healthy(server, pki, baseline):
@@ -809,7 +810,8 @@ def test_node_ws_without_the_ca_fails_verification(tls_server, pki, node):
     server = tls_server()
     status, summary = run_node(node, server, "-")
     assert status != 0 and not summary["ok"], summary
-    assert re.search(r"UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED", summary["error"]), summary
+    refused = r"UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED"
+    assert re.search(refused, summary["error"]), summary
 
 
 # --- headless Chromium --------------------------------------------------------------------------------------
@@ -1437,7 +1439,13 @@ def test_testssl_finds_no_weak_protocol_cipher_or_vulnerability(tls_server, pki,
         assert by_id[name]["finding"] == "not offered", by_id[name]
     for name in ("TLS1_2", "TLS1_3"):
         assert by_id[name]["finding"].startswith("offered"), by_id[name]
-    problems = [f for f in findings if f["severity"] in BAD_SEVERITIES and f["id"] not in TESTSSL_ALLOWED]
+    # testssl.sh checks resumption with `s_client </dev/null -sess_out`, which under load often exits before a
+    # TLS 1.3 ticket (sent after the handshake) arrives; then the -sess_in run has no session file and the check
+    # reports a "connect problem" (openssl's own s_server gives the same). Resumption is tested above instead.
+    flaky = [f for f in findings if f["id"].startswith("sessionresumption_") and f["severity"] == "WARN"
+             and "connect problem" in f["finding"]]
+    problems = [f for f in findings if f["severity"] in BAD_SEVERITIES and f["id"] not in TESTSSL_ALLOWED
+                and f not in flaky]
     assert not problems, json.dumps(problems, indent=1)
     # Every cipher the server accepts is an AEAD with (EC)DHE, and the vulnerability checks all ran.
     accepted = [f["finding"] for f in findings if re.fullmatch(r"cipher_x[0-9a-f]+", f["id"])]
