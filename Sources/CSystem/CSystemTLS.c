@@ -132,8 +132,6 @@ void CSystem_tls_close_notify(CSystem_TLS *tls) {
     ERR_clear_error();
 }
 
-const char *CSystem_tls_version(CSystem_TLS *tls) { return SSL_get_version(tls); }
-
 CSystem_TLSContext *CSystem_tls_client_context(const char *ca_file, int insecure, char *error,
                                                size_t error_length) {
     ERR_clear_error();

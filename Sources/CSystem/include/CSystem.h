@@ -118,7 +118,5 @@ CSystem_TLS *CSystem_tls_client_new(CSystem_TLSContext *context, int fd, const c
 int CSystem_tls_pending(CSystem_TLS *tls);
 // Why certificate verification failed (after a failed handshake), or "" when it did not.
 const char *CSystem_tls_verify_error(CSystem_TLS *tls);
-// The negotiated protocol version name, e.g. "TLSv1.3".
-const char *CSystem_tls_version(CSystem_TLS *tls);
 
 #endif

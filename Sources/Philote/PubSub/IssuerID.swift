@@ -32,11 +32,4 @@ public struct IssuerID: Equatable, Sendable {
             }
         }
     }
-
-    public var string: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        append(to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
 }

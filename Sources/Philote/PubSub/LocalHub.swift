@@ -28,8 +28,6 @@ final class LocalHub: @unchecked Sendable {
         self.metrics = metrics
     }
 
-    var channelCount: Int { channels.count }
-
     /// The shared permissions object for `token`, made from `claims` on first use.
     func permissions(forToken token: String, claims: Claims) -> Permissions {
         if let cached = permissionsCache[token] { return cached }

@@ -127,8 +127,6 @@ public final class EventLoop: @unchecked Sendable {
         timers.push(.init(deadline: deadline, fd: fd, handlerID: handler.handlerID))
     }
 
-    var pendingTimerCount: Int { timers.count }
-
     /// Runs `task` on this loop at or after `deadline`. For rare loop-wide work (drain checks, accept
     /// back-off), not per connection: the list is scanned each tick.
     public func schedule(at deadline: UInt64, task: @escaping () -> Void) {

@@ -54,6 +54,4 @@ final class TLSSession {
     }
 
     func closeNotify() { CSystem_tls_close_notify(pointer) }
-
-    var version: String { String(cString: CSystem_tls_version(pointer)) }
 }
