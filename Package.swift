@@ -18,6 +18,7 @@ let package = Package(
                 .linkedLibrary("ssl"),
                 .linkedLibrary("crypto"),
                 .linkedLibrary("z"),
+                .linkedLibrary("hiredis"),
             ]
         ),
         .target(

@@ -71,6 +71,8 @@ enum ServerRunner {
                 "version": PhiloteVersion.string, "mode": mode,
                 "address": "\(tls == nil ? "ws" : "wss")://\(configuration.host):\(server.port)",
                 "workers": String(configuration.workers), "tls": tls == nil ? "off" : "on (wss:// only)",
+                "broker": configuration.redisEndpoints.isEmpty
+                    ? "none" : "redis " + configuration.redisEndpoints.map(\.label).joined(separator: ","),
             ])
         var received: Int32 = 0
         // Stop signals end the loop; SIGHUP, or certificate files changed on disk (checked every few

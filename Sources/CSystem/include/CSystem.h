@@ -13,6 +13,9 @@
 #include <netinet/in.h>
 #include <zlib.h>
 #include <openssl/ssl.h>
+// hiredis's asynchronous API imports as is: its adapter hooks are plain function pointers that Swift fills
+// in (RedisLink), and the non-variadic redisAsyncCommandArgv stands in for redisAsyncCommand.
+#include <hiredis/async.h>
 
 // epoll_event is declared __attribute__((packed)) on x86_64, which Swift imports poorly; this
 // unpacked mirror is what the Swift side sees. `token` is the registration's 64-bit user data.

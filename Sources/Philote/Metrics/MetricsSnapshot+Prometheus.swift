@@ -63,8 +63,28 @@ extension MetricsSnapshot {
             "philote_broker_connected", .gauge, help: "1 while the configured broker is connected.",
             brokerConnected ? "1" : "0")
         out.single(
+            "philote_broker_shards", .gauge, help: "Redis instances configured (REDIS_URL entries).",
+            String(brokerShards))
+        out.single(
+            "philote_broker_connected_shards", .gauge,
+            help: "Redis instances whose publish and subscribe connections are both up.", String(brokerConnectedShards))
+        out.single(
+            "philote_broker_published_total", .counter, help: "Messages sent to the broker for other servers.",
+            String(brokerPublished))
+        out.single(
+            "philote_broker_received_total", .counter, help: "Messages from other servers received through the broker.",
+            String(brokerReceived))
+        out.labelled(
             "philote_broker_dropped_messages_total", .counter,
-            help: "Messages dropped because the queue toward the broker was full.", String(brokerDropped))
+            help: "Messages not sent to the broker, by reason (instance down, or its queue full).", label: "reason",
+            BrokerStatus.Drop.allCases.map { ($0.label, String(brokerDropped[$0.rawValue])) })
+        out.single(
+            "philote_broker_malformed_total", .counter,
+            help: "Messages on the broker's channels that were not a Philote envelope (ignored).",
+            String(brokerMalformed))
+        out.single(
+            "philote_broker_reconnects_total", .counter, help: "Connections to Redis re-established after a loss.",
+            String(brokerReconnects))
         out.family("philote_loop_events_total", .counter, help: "Readiness events handled, by event loop.")
         for (index, loop) in loops.enumerated() {
             out.sample("philote_loop_events_total", labels: ["loop": String(index)], String(loop.events))

@@ -38,10 +38,17 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var compressionOutput: UInt64 = 0
     public var tlsHandshakes: UInt64 = 0
     public var tlsHandshakeFailures: UInt64 = 0
-    /// No broker exists yet: these stay false and 0 until one is configured.
+    /// Zero and false without a broker (`REDIS_URL` unset).
     public var brokerConfigured = false
     public var brokerConnected = false
-    public var brokerDropped: UInt64 = 0
+    public var brokerShards = 0
+    public var brokerConnectedShards = 0
+    public var brokerPublished: UInt64 = 0
+    public var brokerReceived: UInt64 = 0
+    /// Indexed by `BrokerStatus.Drop.rawValue`.
+    public var brokerDropped = Array(repeating: UInt64(0), count: BrokerStatus.Drop.allCases.count)
+    public var brokerMalformed: UInt64 = 0
+    public var brokerReconnects: UInt64 = 0
     public var loops: [Loop] = []
     public var process: ProcessStatistics?
 
@@ -71,6 +78,20 @@ public struct MetricsSnapshot: Sendable, Equatable {
         tlsHandshakes &+= metrics.tlsHandshakes.load(ordering: .relaxed)
         tlsHandshakeFailures &+= metrics.tlsHandshakeFailures.load(ordering: .relaxed)
         loops.append(Loop(events: events, iterations: iterations, sockets: metrics.sockets.load(ordering: .relaxed)))
+    }
+
+    mutating func add(_ broker: BrokerStatus) {
+        brokerConfigured = true
+        brokerConnected = broker.isConnected
+        brokerShards = broker.shardCount
+        brokerConnectedShards = broker.connectedShards.load(ordering: .relaxed)
+        brokerPublished = broker.published.load(ordering: .relaxed)
+        brokerReceived = broker.received.load(ordering: .relaxed)
+        for reason in BrokerStatus.Drop.allCases {
+            brokerDropped[reason.rawValue] = broker.dropped[reason.rawValue].load(ordering: .relaxed)
+        }
+        brokerMalformed = broker.malformed.load(ordering: .relaxed)
+        brokerReconnects = broker.reconnects.load(ordering: .relaxed)
     }
 
     /// Uncompressed bytes per compressed byte over everything compressed so far (0 before anything was).

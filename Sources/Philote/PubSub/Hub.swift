@@ -13,6 +13,9 @@ final class Hub: @unchecked Sendable {
     private let locals: [LocalHub]
     /// One per origin loop, touched only by that loop's thread.
     private var outboxes: [Outbox] = []
+    /// Set (before the loops start) when servers share Redis; it lives on loop 0, which forwards every
+    /// local publish to it and takes other servers' messages from it.
+    private(set) var broker: RedisBroker?
 
     /// `metrics` holds each loop's counters, in loop order.
     init(loops: [EventLoop], metrics: [LoopMetrics]) {
@@ -23,12 +26,32 @@ final class Hub: @unchecked Sendable {
 
     func local(_ loop: EventLoop) -> LocalHub { locals[loop.index] }
 
+    /// Connects the broker, which must live on loop 0: each loop reports its first and last reader of a
+    /// channel to it. Call before the loops start.
+    func attach(_ broker: RedisBroker) {
+        precondition(broker.loop === loops[0])
+        self.broker = broker
+        for outbox in outboxes { outbox.broker = broker }
+        for (index, local) in locals.enumerated() {
+            local.readersChanged =
+                index == 0
+                ? { channel, present in broker.readersChanged(channel, present: present) }
+                : { channel, present in broker.loop.execute { broker.readersChanged(channel, present: present) } }
+        }
+    }
+
     var loopCount: Int { loops.count }
 
     /// Called on the sender's loop. Returns the number of recipients on that loop.
     @discardableResult
     func publish(_ delivery: Delivery, to channel: [UInt8], from sender: Session) -> Int {
-        publish(delivery, to: channel, origin: sender.connection.loop.index, except: sender, tally: nil)
+        publish(delivery, to: channel, origin: sender.connection.loop.index, except: sender, tally: nil, remote: false)
+    }
+
+    /// Another server's message, from the broker on loop 0: to every reader on every loop, and not back to
+    /// the broker.
+    func publishFromBroker(_ delivery: Delivery, to channel: [UInt8]) {
+        publish(delivery, to: channel, origin: 0, except: nil, tally: nil, remote: true)
     }
 
     /// A publish that no connection sent (`POST /api/publish`), called on `loop`: the same path as a
@@ -36,18 +59,23 @@ final class Hub: @unchecked Sendable {
     /// the recipients on `loop`; every other loop reports its own count to `tally` once it has delivered.
     @discardableResult
     func publish(_ delivery: Delivery, to channel: [UInt8], on loop: EventLoop, tally: PublishTally?) -> Int {
-        publish(delivery, to: channel, origin: loop.index, except: nil, tally: tally)
+        publish(delivery, to: channel, origin: loop.index, except: nil, tally: tally, remote: false)
     }
 
     @inline(__always)
     private func publish(
-        _ delivery: Delivery, to channel: [UInt8], origin: Int, except sender: Session?, tally: PublishTally?
+        _ delivery: Delivery, to channel: [UInt8], origin: Int, except sender: Session?, tally: PublishTally?,
+        remote: Bool
     ) -> Int {
         let delivered = locals[origin].deliver(delivery, to: channel, except: sender, publishedAt: .max)
         if loops.count > 1 {
             let number = sequence.add(1, ordering: .relaxed).newValue
-            outboxes[origin].add(Parcel(delivery: delivery, channel: channel, sequence: number, tally: tally))
+            outboxes[origin].add(
+                Parcel(delivery: delivery, channel: channel, sequence: number, tally: tally, fromBroker: remote))
         }
+        // Publishes on other loops reach the broker when their parcel reaches loop 0 (Outbox.flush), so one
+        // publisher's messages enter Redis in the order they were made.
+        if origin == 0, !remote, let broker { broker.publish(delivery.plain, to: channel) }
         return delivered
     }
 
@@ -63,6 +91,8 @@ struct Parcel: @unchecked Sendable {
     let sequence: UInt64
     /// Set for publishes over HTTP, whose answer counts the readers reached on every loop.
     let tally: PublishTally?
+    /// Came from another server through the broker: not to be sent back to it.
+    let fromBroker: Bool
 }
 
 /// What one loop has published this tick for the other loops; shipped in the loop's before-sleep pass.
@@ -72,6 +102,8 @@ final class Outbox: EventHandler, @unchecked Sendable {
     private let loops: [EventLoop]
     private let locals: [LocalHub]
     private var pending: [Parcel] = []
+    /// Set when there is a broker: loop 0 forwards other loops' publishes to it.
+    var broker: RedisBroker?
 
     init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub]) {
         self.origin = origin
@@ -90,11 +122,13 @@ final class Outbox: EventHandler, @unchecked Sendable {
         pending = []
         for (index, loop) in loops.enumerated() where index != origin.index {
             let local = locals[index]
+            let broker = index == 0 ? broker : nil
             loop.execute {
                 for parcel in batch {
                     let delivered = local.deliver(
                         parcel.delivery, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
                     parcel.tally?.report(delivered)
+                    if let broker, !parcel.fromBroker { broker.publish(parcel.delivery.plain, to: parcel.channel) }
                 }
             }
         }

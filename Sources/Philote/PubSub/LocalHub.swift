@@ -23,6 +23,9 @@ final class LocalHub: @unchecked Sendable {
     private var permissionsCache: [String: Permissions] = [:]
     /// This loop's counters: deliveries are counted once per publish, not per recipient.
     private let metrics: LoopMetrics
+    /// Told when this loop gains its first reader of a channel or loses its last (the broker subscribes
+    /// to what some loop reads). Set before the loops start; nil without a broker.
+    var readersChanged: ((_ channel: [UInt8], _ present: Bool) -> Void)?
 
     init(metrics: LoopMetrics) {
         self.metrics = metrics
@@ -45,6 +48,7 @@ final class LocalHub: @unchecked Sendable {
             } else {
                 subscribers = Subscribers()
                 channels[channel] = subscribers
+                readersChanged?(channel, true)
             }
             session.setPosition(slot, subscribers.entries.count)
             subscribers.entries.append(
@@ -65,7 +69,10 @@ final class LocalHub: @unchecked Sendable {
                 moved.session.setPosition(moved.slot, position)
             }
             subscribers.entries.removeLast()
-            if subscribers.entries.isEmpty { channels[channel] = nil }
+            if subscribers.entries.isEmpty {
+                channels[channel] = nil
+                readersChanged?(channel, false)
+            }
         }
         session.permissions.users -= 1
         if session.permissions.users == 0 { permissionsCache[session.permissions.token] = nil }

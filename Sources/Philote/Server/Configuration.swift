@@ -34,6 +34,15 @@ public struct Configuration: Sendable {
     public var logFormat = LogFormat.text
     /// `METRICS_PUBLIC`: `/metrics` answers without an `api` token.
     public var metricsPublic = false
+    /// `REDIS_URL`: one Redis instance per entry (channels are spread over several by hashing); empty: no
+    /// broker, the in-process hub alone.
+    public var redisEndpoints: [RedisEndpoint] = []
+    /// `REDIS_PREFIX`: put before every channel name on Redis, so several deployments can share one.
+    public var redisPrefix = "philote:"
+    /// `REDIS_MAX_PENDING`: bytes of publishes waiting for one instance's answer before more are dropped.
+    public var redisMaxPending = 8 << 20
+    /// `REDIS_TIMEOUT` (ms): connect, handshake and PING answer deadline before a connection is retried.
+    public var redisTimeout: UInt64 = 5_000
 
     public init() {}
 
@@ -88,6 +97,13 @@ public struct Configuration: Sendable {
             config.logFormat = parsed
         }
         config.metricsPublic = try reader.boolean("METRICS_PUBLIC") ?? config.metricsPublic
+        if let urls = environment["REDIS_URL"], !urls.trimmingHTTPWhitespace().isEmpty {
+            config.redisEndpoints = try RedisEndpoint.parseList(urls)
+        }
+        if let prefix = environment["REDIS_PREFIX"] { config.redisPrefix = prefix }
+        config.redisMaxPending =
+            try reader.integer("REDIS_MAX_PENDING", in: 1024...(1 << 30)) ?? config.redisMaxPending
+        config.redisTimeout = try reader.duration("REDIS_TIMEOUT") ?? config.redisTimeout
         return config
     }
 }

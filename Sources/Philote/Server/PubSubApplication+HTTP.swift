@@ -12,9 +12,12 @@ extension PubSubApplication {
             return .response(probe(head) ?? HTTPResponse.text(.ok, "ok"))
         case "/readyz", "/healthz":
             if let refusal = probe(head) { return .response(refusal) }
-            let ready = server?.isReady ?? false
-            return .response(
-                ready ? HTTPResponse.text(.ok, "ready") : HTTPResponse.text(.serviceUnavailable, "draining"))
+            guard let server else { return .response(HTTPResponse.text(.serviceUnavailable, "starting")) }
+            if server.isDraining { return .response(HTTPResponse.text(.serviceUnavailable, "draining")) }
+            if server.brokerStatus?.isConnected == false {
+                return .response(HTTPResponse.text(.serviceUnavailable, "broker disconnected"))
+            }
+            return .response(HTTPResponse.text(.ok, "ready"))
         case "/metrics":
             return .response(metrics(head, connection: connection))
         case "/api/info":
@@ -162,7 +165,8 @@ extension PubSubApplication {
             }
             let delivery = json.withUnsafeBytes { json in
                 Delivery(
-                    plain: FrameWriter.frame(.text, payload: json), compressed: compressedVariants(json, on: connection)
+                    plain: FrameWriter.frame(.text, payload: json),
+                    compressed: compressedVariants(json, context: connection.context)
                 )
             }
             local += hub.publish(delivery, to: message.channel, on: connection.loop, tally: tally)

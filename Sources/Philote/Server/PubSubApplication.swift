@@ -25,6 +25,23 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         hub = Hub(loops: server.loops, metrics: server.loopMetrics)
         connections = server.connections
         self.server = server
+        if !configuration.redisEndpoints.isEmpty { attachBroker(to: server) }
+    }
+
+    /// Servers that share Redis act as one hub: the broker lives on loop 0 and connects once it runs.
+    private func attachBroker(to server: Server) {
+        let context = server.loopContexts[0]
+        let broker = RedisBroker(configuration: configuration, loop: context.loop, logger: server.logger)
+        broker.deliver = { [unowned self] channel, message in
+            // The frame arrives encoded; only the compressed variants this server's readers need are made here.
+            let delivery = Delivery(
+                plain: SharedFrame.make(copying: message.frame),
+                compressed: compressedVariants(message.payload, context: context))
+            hub.publishFromBroker(delivery, to: channel)
+        }
+        hub.attach(broker)
+        server.brokerStatus = broker.status
+        context.loop.execute { broker.start() }
     }
 
     public var connectionCount: Int { connections.current }
@@ -94,23 +111,24 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         }
         let delivery = json.withUnsafeBytes { json in
             Delivery(
-                plain: FrameWriter.frame(.text, payload: json), compressed: compressedVariants(json, on: connection))
+                plain: FrameWriter.frame(.text, payload: json),
+                compressed: compressedVariants(json, context: connection.context))
         }
         hub.publish(delivery, to: message.channel, from: session)
     }
 
     /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
     /// loop; empty when nobody compresses or the message is under COMPRESSION_MIN_SIZE.
-    func compressedVariants(_ json: UnsafeRawBufferPointer, on connection: Connection) -> [SharedFrame?] {
+    func compressedVariants(_ json: UnsafeRawBufferPointer, context: LoopContext) -> [SharedFrame?] {
         guard configuration.compression, json.count >= configuration.compressionMinSize else { return [] }
         let sizes = compressionUsage.inUse
         guard sizes != 0 else { return [] }
         var variants: [SharedFrame?] = Array(repeating: nil, count: 16)
         for bits in 9...15 where sizes & (1 << bits) != 0 {
-            let compressed = connection.context.deflater(windowBits: bits).compress(json)
+            let compressed = context.deflater(windowBits: bits).compress(json)
             // No variant when compression does not pay: those subscribers get the plain frame.
             guard compressed.count < json.count else { continue }
-            connection.context.metrics.compressed(from: json.count, to: compressed.count)
+            context.metrics.compressed(from: json.count, to: compressed.count)
             variants[bits] = compressed.withUnsafeBytes { FrameWriter.frame(.text, payload: $0, rsv: FrameHeader.rsv1) }
         }
         return variants

@@ -65,8 +65,14 @@ public final class Server: @unchecked Sendable {
     /// Shutdown has begun: `/readyz` fails and new WebSocket clients get 503.
     public var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
-    /// What `/readyz` reports: accepting and not draining (and, once there is one, the broker connected).
-    public var isReady: Bool { !isDraining }
+    /// What `/readyz` reports: accepting, not draining, and the broker (when configured) connected.
+    public var isReady: Bool { !isDraining && brokerStatus?.isConnected != false }
+
+    /// Set by an application that shares its hub through a broker (before `start`).
+    public internal(set) var brokerStatus: BrokerStatus?
+
+    /// Each loop's shared state, in loop order.
+    var loopContexts: [LoopContext] { contexts }
 
     /// Every loop's counters summed now, with the server-wide figures. Safe from any thread.
     public func metricsSnapshot() -> MetricsSnapshot {
@@ -74,6 +80,7 @@ public final class Server: @unchecked Sendable {
         snapshot.ready = isReady
         snapshot.connections = connections.current
         snapshot.maxConnections = connections.limit
+        if let broker = brokerStatus { snapshot.add(broker) }
         for context in contexts {
             snapshot.add(
                 context.metrics, events: context.loop.eventsHandled.load(ordering: .relaxed),

@@ -1,0 +1,346 @@
+import CSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a link tells its shard, on the broker's loop.
+protocol RedisLinkDelegate: AnyObject {
+    /// Connected and through AUTH/SELECT/PING: commands may flow.
+    func linkReady(_ link: RedisLink)
+    /// The connection is gone (or never came up); the link retries by itself.
+    func linkLost(_ link: RedisLink)
+    /// A pub/sub reply on a subscribing link: `message`, `subscribe` or `unsubscribe`.
+    func link(_ link: RedisLink, pushed reply: UnsafeMutablePointer<redisReply>)
+}
+
+/// One hiredis asynchronous connection driven by our reactor: hiredis's adapter hooks (add/remove read
+/// and write interest, clean-up) change this handler's epoll registration, and readiness events call back
+/// into hiredis. No thread of its own. When the connection fails or drops it reconnects with capped
+/// exponential back-off, logging once per change of state, not per attempt.
+final class RedisLink: EventHandler {
+    enum State {
+        /// Waiting to (re)connect.
+        case idle
+        /// TCP connect or AUTH/SELECT/PING in flight.
+        case connecting
+        case ready
+    }
+
+    let handlerID = HandlerIDs.make()
+    let endpoint: RedisEndpoint
+    /// "publish" or "subscribe", for logs.
+    let role: String
+    private let loop: EventLoop
+    private let logger: Logger
+    /// Connect, command and ping timeout (ms).
+    private let timeout: UInt64
+    /// Sends PING every second while idle, to notice a Redis that stopped answering. Only on a link that
+    /// is not subscribed: in subscribe mode a PING's reply could be mistaken for a pushed message.
+    private let pings: Bool
+    weak var delegate: RedisLinkDelegate?
+
+    private(set) var state = State.idle
+    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private var fd: Int32 = -1
+    private var interest: UInt32 = 0
+    /// Bumped per connection attempt, so that a timer set for an earlier one does nothing.
+    private var generation = 0
+    private var failures = 0
+    /// Whether the last state change was logged as "up", so an outage is logged once however long it lasts.
+    private var loggedUp = false
+    /// Connections that got through the handshake, for the reconnect count.
+    private(set) var connections = 0
+    /// Why this side closed the connection (hiredis reports no error then).
+    private var closeReason: String?
+    private var pingSentAt: UInt64?
+    /// PUBLISH bytes handed to hiredis whose replies have not come back: the queue toward Redis.
+    private(set) var pendingBytes = 0
+    private var stopped = false
+
+    init(endpoint: RedisEndpoint, role: String, loop: EventLoop, logger: Logger, timeout: UInt64, pings: Bool) {
+        self.endpoint = endpoint
+        self.role = role
+        self.loop = loop
+        self.logger = logger
+        self.timeout = timeout
+        self.pings = pings
+    }
+
+    var isReady: Bool { state == .ready }
+
+    // MARK: Connecting
+
+    /// Starts connecting now; afterwards the link keeps itself connected until `stop`.
+    func start() {
+        guard state == .idle, !stopped else { return }
+        generation += 1
+        let attempt = generation
+        state = .connecting
+        let made: UnsafeMutablePointer<redisAsyncContext>?
+        switch endpoint.address {
+        case .tcp(let host, let port): made = redisAsyncConnect(host, Int32(port))
+        case .unix(let path): made = redisAsyncConnectUnix(path)
+        }
+        guard let made else {
+            failed("out of memory")
+            return
+        }
+        if made.pointee.err != 0 {
+            let reason = String(cString: made.pointee.errstr)
+            redisAsyncFree(made)
+            failed(reason)
+            return
+        }
+        context = made
+        fd = made.pointee.c.fd
+        interest = 0
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        made.pointee.data = me
+        made.pointee.ev.data = me
+        // hiredis's adapter hooks; each gets `ev.data`, this link.
+        made.pointee.ev.addRead = { RedisLink.from($0).want(UInt32(CSystem_EPOLLIN), true) }
+        made.pointee.ev.delRead = { RedisLink.from($0).want(UInt32(CSystem_EPOLLIN), false) }
+        made.pointee.ev.addWrite = { RedisLink.from($0).want(UInt32(CSystem_EPOLLOUT), true) }
+        made.pointee.ev.delWrite = { RedisLink.from($0).want(UInt32(CSystem_EPOLLOUT), false) }
+        made.pointee.ev.cleanup = { RedisLink.from($0).contextFreed() }
+        do {
+            try loop.register(fd: fd, handler: self, events: 0)
+        } catch {
+            redisAsyncFree(made)
+            return
+        }
+        // Setting the connect callback asks for write readiness: that is how a non-blocking connect ends.
+        redisAsyncSetConnectCallback(made) { context, status in
+            guard status != REDIS_OK, let context else { return }
+            RedisLink.from(context.pointee.data).closeReason = String(cString: context.pointee.errstr)
+        }
+        if let password = endpoint.password {
+            command(endpoint.user.map { ["AUTH", $0, password] } ?? ["AUTH", password], redisHandshakeReplied)
+        }
+        if endpoint.database != 0 { command(["SELECT", String(endpoint.database)], redisHandshakeReplied) }
+        command(["PING"], redisHandshakeReplied, privdata: UnsafeMutableRawPointer(bitPattern: 1))
+        loop.schedule(at: loop.now + timeout) { [self] in
+            if generation == attempt, state == .connecting { close(because: "no answer within \(timeout) ms") }
+        }
+    }
+
+    /// Closes the connection for good (shutdown).
+    func stop() {
+        stopped = true
+        close(because: "stopping")
+    }
+
+    /// Closes the current connection; the link reconnects after back-off unless stopped. Safe inside a reply
+    /// callback: hiredis then frees the context once the callback returns.
+    func close(because reason: String) {
+        guard let context else { return }
+        closeReason = closeReason ?? reason
+        redisAsyncFree(context)
+    }
+
+    private func failed(_ reason: String) {
+        state = .idle
+        interest = 0
+        pendingBytes = 0
+        pingSentAt = nil
+        let wasReady = loggedUp
+        if loggedUp || failures == 0 {
+            logger.warning(
+                wasReady ? "redis connection lost" : "redis unavailable",
+                ["redis": endpoint.label, "link": role, "error": reason])
+            loggedUp = false
+        }
+        failures += 1
+        delegate?.linkLost(self)
+        guard !stopped else { return }
+        // 100 ms doubling to 5 s: quick after a blip, gentle during a long outage.
+        let delay = min(5000, 100 << min(failures - 1, 6))
+        let attempt = generation
+        loop.schedule(at: loop.now + UInt64(delay)) { [self] in
+            if generation == attempt, state == .idle { start() }
+        }
+    }
+
+    /// hiredis's clean-up hook: the context is being freed and its descriptor is about to be closed. Runs
+    /// exactly once per context, whether the connection failed, dropped or was closed here.
+    private func contextFreed() {
+        guard let freed = context else { return }
+        let reason =
+            closeReason ?? (freed.pointee.err != 0 ? String(cString: freed.pointee.errstr) : "closed by Redis")
+        loop.deregister(fd: fd)
+        fd = -1
+        context = nil
+        closeReason = nil
+        failed(reason)
+    }
+
+    private func handshakeDone() {
+        state = .ready
+        failures = 0
+        connections += 1
+        if !loggedUp {
+            logger.info("redis connected", ["redis": endpoint.label, "link": role])
+            loggedUp = true
+        }
+        if pings { schedulePing() }
+        delegate?.linkReady(self)
+    }
+
+    private func schedulePing() {
+        let attempt = generation
+        loop.schedule(at: loop.now + 1000) { [self] in
+            guard generation == attempt, state == .ready else { return }
+            if let sentAt = pingSentAt {
+                if loop.now - sentAt >= timeout { close(because: "no answer to PING within \(timeout) ms") }
+            } else {
+                pingSentAt = loop.now
+                command(["PING"], redisPingReplied)
+            }
+            schedulePing()
+        }
+    }
+
+    // MARK: Commands
+
+    /// Queues a command; hiredis writes it when the socket is writable. Returns false when not connected.
+    @discardableResult
+    func command(
+        _ arguments: [String], _ callback: RedisReplyHandler?, privdata: UnsafeMutableRawPointer? = nil
+    ) -> Bool {
+        command(arguments.map { Array($0.utf8) }, callback, privdata: privdata)
+    }
+
+    @discardableResult
+    func command(
+        _ arguments: [[UInt8]], _ callback: RedisReplyHandler?, privdata: UnsafeMutableRawPointer? = nil
+    ) -> Bool {
+        guard let context else { return false }
+        // One contiguous copy of the arguments, so that every argv pointer is valid for the whole call;
+        // hiredis copies them into its output buffer before it returns.
+        var joined: [UInt8] = []
+        joined.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
+        var lengths: [Int] = []
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments {
+            joined.append(contentsOf: argument)
+            lengths.append(argument.count)
+        }
+        joined.append(0)
+        let status = joined.withUnsafeBytes { bytes in
+            let base = bytes.baseAddress!.assumingMemoryBound(to: CChar.self)
+            var pointers: [UnsafePointer<CChar>?] = []
+            pointers.reserveCapacity(arguments.count)
+            var offset = 0
+            for length in lengths {
+                pointers.append(base + offset)
+                offset += length
+            }
+            return redisAsyncCommandArgv(context, callback, privdata, Int32(arguments.count), &pointers, lengths)
+        }
+        return status == REDIS_OK
+    }
+
+    /// PUBLISH `payload` to `channel`; its bytes count toward `pendingBytes` until Redis answers.
+    func publish(channel: [UInt8], payload: [UInt8]) -> Bool {
+        let size = channel.count + payload.count
+        guard
+            command(
+                [RedisLink.publishWord, channel, payload], redisPublished,
+                privdata: UnsafeMutableRawPointer(bitPattern: size))
+        else { return false }
+        pendingBytes += size
+        return true
+    }
+
+    private static let publishWord = Array("PUBLISH".utf8)
+
+    // MARK: Replies
+
+    fileprivate static func from(_ pointer: UnsafeRawPointer?) -> RedisLink {
+        Unmanaged<RedisLink>.fromOpaque(pointer!).takeUnretainedValue()
+    }
+
+    /// AUTH, SELECT and the PING that ends the handshake (`final`).
+    fileprivate func handshakeReplied(_ reply: UnsafeMutablePointer<redisReply>, final: Bool) {
+        if reply.pointee.type == REDIS_REPLY_ERROR {
+            close(because: String(cString: reply.pointee.str))
+        } else if final, state == .connecting {
+            handshakeDone()
+        }
+    }
+
+    fileprivate func pingReplied() { pingSentAt = nil }
+
+    fileprivate func publishReplied(size: Int) { pendingBytes -= size }
+
+    // MARK: Reactor
+    // MARK: Reactor
+
+    private func want(_ bit: UInt32, _ on: Bool) {
+        let updated = on ? interest | bit : interest & ~bit
+        guard updated != interest else { return }
+        interest = updated
+        if fd >= 0 { loop.setInterest(fd: fd, events: updated) }
+    }
+
+    func handleEvents(_ events: UInt32) {
+        guard let context else { return }
+        if events & UInt32(CSystem_EPOLLIN | CSystem_EPOLLERR | CSystem_EPOLLHUP) != 0 {
+            redisAsyncHandleRead(context)
+        }
+        // The read may have freed the context (hiredis then called `contextFreed`).
+        if events & UInt32(CSystem_EPOLLOUT) != 0, let context = self.context {
+            redisAsyncHandleWrite(context)
+        }
+    }
+
+    func handleTimer(scheduled: UInt64) {}
+    func flush() {}
+}
+
+/// What hiredis calls with a reply (or nil when the connection goes before the reply came): the context,
+/// the reply, and the `privdata` given with the command.
+typealias RedisReplyHandler =
+    @convention(c) (
+        UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
+    ) -> Void
+
+// The reply handlers are C function pointers: free functions that find their link through the context's
+// `data`. privdata 1 marks the handshake's last command; a PUBLISH's privdata is its byte count.
+
+private func redisHandshakeReplied(
+    _ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+    _ privdata: UnsafeMutableRawPointer?
+) {
+    guard let context, let reply else { return }
+    RedisLink.from(context.pointee.data).handshakeReplied(
+        reply.assumingMemoryBound(to: redisReply.self), final: privdata != nil)
+}
+
+private func redisPingReplied(
+    _ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+    _ privdata: UnsafeMutableRawPointer?
+) {
+    guard let context, reply != nil else { return }
+    RedisLink.from(context.pointee.data).pingReplied()
+}
+
+private func redisPublished(
+    _ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+    _ privdata: UnsafeMutableRawPointer?
+) {
+    guard let context else { return }
+    RedisLink.from(context.pointee.data).publishReplied(size: Int(bitPattern: privdata))
+}
+
+/// For SUBSCRIBE commands: hiredis routes every later reply for the channel (the subscribe confirmation,
+/// messages, the unsubscribe confirmation) here.
+func redisSubscriptionReplied(
+    _ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+    _ privdata: UnsafeMutableRawPointer?
+) {
+    guard let context, let reply else { return }
+    let link = RedisLink.from(context.pointee.data)
+    link.delegate?.link(link, pushed: reply.assumingMemoryBound(to: redisReply.self))
+}
