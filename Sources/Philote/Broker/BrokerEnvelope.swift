@@ -28,7 +28,7 @@ enum BrokerEnvelope {
     }
 
     static func open(_ bytes: UnsafeRawBufferPointer) -> Opened? {
-        guard bytes.count > headerSize + 2, bytes.starts(with: marker) else { return nil }
+        guard bytes.count >= headerSize + 2, bytes.starts(with: marker) else { return nil }
         let origin = ServerID(bytes: UnsafeRawBufferPointer(rebasing: bytes[marker.count..<headerSize]))
         let frame = UnsafeRawBufferPointer(rebasing: bytes[headerSize...])
         // FIN, no RSV bits, text opcode; no mask bit.
