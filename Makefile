@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test unit integration fuzz server echo install clean bench docker
+.PHONY: all release deps test unit integration fuzz server echo install clean bench bench-redis docker
 
 all: release
 
@@ -58,6 +58,10 @@ fuzz: deps
 # BENCHMARKS.md. Needs root (a private network namespace) and two CPUs; takes about 15 minutes.
 bench: release
 	scripts/bench.sh
+
+# Cross-server fan-out through Redis beside single-server fan-out (appends to BENCHMARKS.md).
+bench-redis: release
+	python3 scripts/bench_redis.py --append
 
 # The container image (Dockerfile); needs a Docker engine, nothing else from this machine.
 IMAGE ?= philote:latest
