@@ -305,6 +305,19 @@ def test_password_and_unix_socket(start_server, redis_server):
     stop_all([a, b], [reader])
 
 
+def test_host_names_are_resolved(start_server, redis_server):
+    # "localhost" may resolve to ::1 first while Redis listens on 127.0.0.1 only: attempts take the
+    # addresses in turn.
+    redis = redis_server()
+    (a, b), prefix = start_cluster(start_server, f"redis://localhost:{redis.port}", 2)
+    reader = connect(b.port, token(read=["named"]))
+    subscribed(redis, prefix, "named")
+    publish(connect(a.port, token(write=["named"])), "named", "by name")
+    assert recv_delivery(reader)[2] == "by name"
+    assert f"broker=\"redis localhost:{redis.port}\"" in a.log_text()
+    stop_all([a, b], [reader])
+
+
 def test_wrong_password_is_logged_once_and_not_ready(start_server, redis_server):
     redis = redis_server(password="right")
     server = start_server("serve", SECRET=SECRET, REDIS_URL=f"redis://:wrong@127.0.0.1:{redis.port}")

@@ -17,8 +17,9 @@ protocol RedisLinkDelegate: AnyObject {
 /// One hiredis asynchronous connection driven by our reactor: hiredis's adapter hooks (add/remove read
 /// and write interest, clean-up) change this handler's epoll registration, and readiness events call back
 /// into hiredis. No thread of its own. When the connection fails or drops it reconnects with capped
-/// exponential back-off, logging once per change of state, not per attempt.
-final class RedisLink: EventHandler {
+/// exponential back-off, logging once per change of state, not per attempt. Touched only on its loop (the
+/// host name lookup's answer comes back through the loop's inbox), hence unchecked Sendable.
+final class RedisLink: EventHandler, @unchecked Sendable {
     enum State {
         /// Waiting to (re)connect.
         case idle
@@ -77,11 +78,37 @@ final class RedisLink: EventHandler {
         generation += 1
         let attempt = generation
         state = .connecting
-        let made: UnsafeMutablePointer<redisAsyncContext>?
-        switch endpoint.address {
-        case .tcp(let host, let port): made = redisAsyncConnect(host, Int32(port))
-        case .unix(let path): made = redisAsyncConnectUnix(path)
+        loop.schedule(at: loop.now + timeout) { [self] in
+            guard generation == attempt, state == .connecting else { return }
+            if context != nil {
+                close(because: "no answer within \(timeout) ms")
+            } else {
+                // Still resolving the host name: the lookup's late answer is ignored.
+                generation += 1
+                failed("no address for the host within \(timeout) ms")
+            }
         }
+        switch endpoint.address {
+        case .unix(let path):
+            open(redisAsyncConnectUnix(path))
+        case .tcp(let host, let port) where HostResolver.isNumeric(host):
+            open(redisAsyncConnect(host, Int32(port)))
+        case .tcp(let host, let port):
+            HostResolver.resolve(host, on: loop) { [self] result in
+                guard generation == attempt, state == .connecting else { return }
+                switch result {
+                case .success(let addresses):
+                    // Successive attempts take the addresses in turn (a name may have an IPv6 address where
+                    // Redis listens on IPv4 only), as hiredis itself would within one attempt.
+                    open(redisAsyncConnect(addresses[failures % addresses.count], Int32(port)))
+                case .failure(let error): failed(error.reason)
+                }
+            }
+        }
+    }
+
+    /// Takes over a context hiredis has begun connecting.
+    private func open(_ made: UnsafeMutablePointer<redisAsyncContext>?) {
         guard let made else {
             failed("out of memory")
             return
@@ -120,9 +147,6 @@ final class RedisLink: EventHandler {
         }
         if endpoint.database != 0 { command(["SELECT", String(endpoint.database)], redisHandshakeReplied) }
         command(["PING"], redisHandshakeReplied, privdata: UnsafeMutableRawPointer(bitPattern: 1))
-        loop.schedule(at: loop.now + timeout) { [self] in
-            if generation == attempt, state == .connecting { close(because: "no answer within \(timeout) ms") }
-        }
     }
 
     /// Closes the connection for good (shutdown).

@@ -51,7 +51,7 @@ final class Hub: @unchecked Sendable {
     /// Another server's message, from the broker on loop 0: to every reader on every loop, and not back to
     /// the broker.
     func publishFromBroker(_ delivery: Delivery, to channel: [UInt8]) {
-        publish(delivery, to: channel, origin: 0, except: nil, tally: nil, remote: true)
+        _ = publish(delivery, to: channel, origin: 0, except: nil, tally: nil, remote: true)
     }
 
     /// A publish that no connection sent (`POST /api/publish`), called on `loop`: the same path as a

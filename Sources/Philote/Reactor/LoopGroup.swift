@@ -36,6 +36,11 @@ public final class LoopGroup: @unchecked Sendable {
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
+    /// A thread that nobody joins, for short blocking work kept off the loops (host name lookups).
+    static func spawnDetached(_ body: @escaping () -> Void) {
+        pthread_detach(spawn(body))
+    }
+
     private static func spawn(_ body: @escaping () -> Void) -> pthread_t {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(Body(body)).toOpaque()
