@@ -3,6 +3,8 @@ exclusion, permissions at the publishing server, per-publisher order across serv
 channels some local client reads, faults (Redis absent, killed, paused), sharding over two instances."""
 import json
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -173,6 +175,22 @@ def test_server_subscribes_only_to_what_its_clients_read_and_unsubscribes_after_
         close_politely(client)
     wait_until(lambda: shared_redis.channels(prefix + "*") == [], "unsubscribe after the last reader")
     stop_all([a], [writer])
+
+
+def test_broker_metrics_pass_promtool(start_server, shared_redis):
+    (a, b), prefix = start_cluster(start_server, shared_redis.url, 2)
+    reader = connect(b.port, token(read=["m"]))
+    subscribed(shared_redis, prefix, "m")
+    publish(connect(a.port, token(write=["m"])), "m", "counted")
+    assert recv_delivery(reader)[2] == "counted"
+    _, _, text = http_request(b.port, "GET", "/metrics")
+    checked = subprocess.run([shutil.which("promtool") or "promtool", "check", "metrics"], input=text,
+                             capture_output=True, timeout=30)
+    assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), checked
+    for line in (b"philote_broker_configured 1", b"philote_broker_connected 1", b"philote_broker_shards 1",
+                 b"philote_broker_connected_shards 1", b"philote_broker_received_total 1", b"philote_ready 1"):
+        assert line + b"\n" in text, line
+    stop_all([a, b], [reader])
 
 
 def test_foreign_payloads_on_a_channel_are_ignored_and_counted(start_server, shared_redis):
