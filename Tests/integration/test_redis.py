@@ -13,6 +13,7 @@ from pubsub_helpers import (
     read_all, recv_delivery, recv_error, recv_text,
 )
 from redis_helpers import Redis, free_port, redis_server, shared_redis, unique_prefix, wait_until  # noqa: F401
+from test_deflate import compressible, open_raw, recv_compressed, recv_plain
 from test_ordering import spread_subscribers
 from tokens import SECRET, token
 
@@ -90,6 +91,35 @@ def test_three_servers_each_reader_gets_every_message_once(start_server, shared_
         assert got == ["from 0", "from 1", "from 2"]
         expect_silence(reader)
     stop_all(servers, readers + publishers)
+
+
+def test_publishers_on_every_loop_reach_other_servers(start_server, shared_redis):
+    # With WORKERS=2 only loop 0 talks to Redis: a publish on loop 1 reaches it through the loops' hand-off.
+    (a, b), prefix = start_cluster(start_server, shared_redis.url, 2, WORKERS="2")
+    reader = connect(b.port, token(read=["loops"]))
+    subscribed(shared_redis, prefix, "loops")
+    publishers, loops, owners = spread_subscribers(a, token(write=["loops"]), minimum=2)
+    assert len(loops) == 2
+    for index, publisher in enumerate(publishers):
+        publish(publisher, "loops", f"p{index}")
+    got = sorted(recv_delivery(reader)[2] for _ in publishers)
+    assert got == sorted(f"p{index}" for index in range(len(publishers)))
+    expect_silence(reader)
+    stop_all([a, b], publishers + [reader])
+
+
+def test_remote_messages_are_compressed_for_readers_that_negotiated_it(start_server, shared_redis):
+    (a, b), prefix = start_cluster(start_server, shared_redis.url, 2)
+    compressing, _ = open_raw(b.port, offers=["permessage-deflate"], tok=token(read=["z"]))
+    plain = connect(b.port, token(read=["z"]))
+    subscribed(shared_redis, prefix, "z")
+    publisher = connect(a.port, token(write=["z"]))
+    text = compressible(2000)
+    publish(publisher, "z", text)
+    _, compressed, inflated = recv_compressed(compressing)
+    assert json.loads(inflated)["data"] == text and len(compressed) < len(text) // 2
+    assert json.loads(recv_plain(plain)[1])["data"] == text
+    stop_all([a, b], [compressing, plain, publisher])
 
 
 def test_write_permission_is_checked_at_the_publishing_server(start_server, shared_redis):
