@@ -40,6 +40,7 @@ let package = Package(
         .executableTarget(name: "FuzzRequestHead", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzRequestHead"),
         .executableTarget(name: "FuzzClientMessage", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzClientMessage"),
         .executableTarget(name: "FuzzToken", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzToken"),
+        .executableTarget(name: "FuzzEnvelope", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzEnvelope"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

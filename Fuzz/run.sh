@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (frames, request heads, client messages, tokens) with -sanitize=fuzzer,address into
+# Builds the libFuzzer targets (frames, request heads, client messages, tokens, broker envelopes) with -sanitize=fuzzer,address into
 # .build-fuzz and runs each for SECONDS on a temporary copy of its seed corpus (Fuzz/seeds/...).
 # Prints one summary line per target; exits non-zero if a build fails or any target finds a crash,
 # a timeout or an out-of-memory input (the input is kept under $FUZZ_ARTIFACTS for reproduction:
@@ -23,7 +23,8 @@ trap 'rm -rf "$work"' EXIT
 
 swift=${SWIFT:-swift}
 flags=(--scratch-path "$scratch" -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
-targets=("FuzzFrames:frames" "FuzzRequestHead:request-head" "FuzzClientMessage:client-message" "FuzzToken:token")
+targets=("FuzzFrames:frames" "FuzzRequestHead:request-head" "FuzzClientMessage:client-message" "FuzzToken:token"
+    "FuzzEnvelope:envelope")
 
 build_start=$(date +%s%N)
 for entry in "${targets[@]}"; do

@@ -3,19 +3,19 @@
 /// decoding or re-encoding the JSON.
 ///
 ///     "PH" 0x01 | origin server id (16 bytes) | uncompressed text frame (header + payload)
-enum BrokerEnvelope {
+public enum BrokerEnvelope {
     static let marker: [UInt8] = [0x50, 0x48, 0x01]
     static let headerSize = marker.count + 16
 
     /// A received envelope, checked: the frame is one complete, unfragmented, unmasked text frame whose
     /// length matches its header, so nothing published to the channel by another program reaches a
     /// client as a broken frame.
-    struct Opened {
-        let origin: ServerID
+    public struct Opened {
+        public let origin: ServerID
         /// The whole frame, header included.
-        let frame: UnsafeRawBufferPointer
+        public let frame: UnsafeRawBufferPointer
         /// The frame's payload (the JSON text), for compressing.
-        let payload: UnsafeRawBufferPointer
+        public let payload: UnsafeRawBufferPointer
     }
 
     static func seal(_ frame: SharedFrame, origin: ServerID) -> [UInt8] {
@@ -27,7 +27,7 @@ enum BrokerEnvelope {
         return out
     }
 
-    static func open(_ bytes: UnsafeRawBufferPointer) -> Opened? {
+    public static func open(_ bytes: UnsafeRawBufferPointer) -> Opened? {
         guard bytes.count >= headerSize + 2, bytes.starts(with: marker) else { return nil }
         let origin = ServerID(bytes: UnsafeRawBufferPointer(rebasing: bytes[marker.count..<headerSize]))
         let frame = UnsafeRawBufferPointer(rebasing: bytes[headerSize...])

@@ -2,7 +2,7 @@ import CSystem
 
 /// A server process's random identity on the broker: envelopes carry it so that a server skips the copy of
 /// its own publish that Redis sends back (its local readers already have it).
-struct ServerID: Equatable, Sendable {
+public struct ServerID: Equatable, Sendable {
     private var high: UInt64 = 0
     private var low: UInt64 = 0
 

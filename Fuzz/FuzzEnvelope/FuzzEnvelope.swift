@@ -1,0 +1,22 @@
+import FuzzSupport
+import Philote
+
+/// Drives the broker-envelope check with arbitrary bytes (whatever anyone with access to Redis publishes on
+/// our channels). Any outcome but a crash is fine; an accepted envelope must be one whole unmasked text
+/// frame whose payload is the frame's tail.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    guard let opened = BrokerEnvelope.open(input) else { return 0 }
+    precondition(opened.frame.baseAddress! + opened.frame.count == input.baseAddress! + input.count)
+    precondition(opened.payload.baseAddress! + opened.payload.count == input.baseAddress! + input.count)
+    precondition(opened.frame[0] == 0x81 && opened.frame[1] & 0x80 == 0)
+    let header = opened.frame.count - opened.payload.count
+    precondition(header == 2 || header == 4 || header == 10)
+    return 0
+}
+
+@main
+struct FuzzMain {
+    static func main() { runFuzzer(fuzz) }
+}
