@@ -81,21 +81,24 @@ public final class Connection: EventHandler {
 
     // MARK: Sending
 
-    /// Queues a shared frame (a fan-out delivery) for this tick's flush. Ignored unless the connection is
-    /// open. A subscriber whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is
-    /// freed at once and it is closed with 1008, so it never holds memory or slows anyone else.
+    /// Queues a shared frame (a fan-out delivery) for this tick's flush. The caller keeps the frame alive
+    /// until the loop's flush pass ends with `loop.hold`, once for all recipients, so that queuing it here
+    /// costs no reference count (see OutboundQueue). Ignored unless the connection is open. A subscriber
+    /// whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is freed at once and
+    /// it is closed with 1008, so it never holds memory or slows anyone else.
     @inline(__always)
-    public func send(frame: SharedFrame) {
+    public func send(heldFrame frame: SharedFrame) {
         guard phase == .open else { return }
         if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
             dropSlowConsumer()
             return
         }
         if frame.bytes.load(as: UInt8.self) & FrameHeader.rsv1 != 0 { compressedSent &+= 1 }
-        enqueue(frame)
+        outbound.append(held: frame)
+        markDirtyIfNeeded()
     }
 
-    /// Out of line: the rare branch stays out of the per-delivery code that `send(frame:)` inlines into.
+    /// Out of line: the rare branch stays out of the per-delivery code that `send(heldFrame:)` inlines into.
     @inline(never)
     private func dropSlowConsumer() {
         context.logger.debug("slow consumer", ["conn": String(handlerID)])
@@ -133,12 +136,11 @@ public final class Connection: EventHandler {
         beginClosing()
     }
 
+    /// Queues a frame made for this connection alone (a reply, a control frame, the handshake answer).
     private func enqueue(_ frame: SharedFrame) {
-        outbound.append(frame)
-        if !isDirty {
-            isDirty = true
-            loop.markDirty(self)
-        }
+        loop.hold(frame)
+        outbound.append(held: frame)
+        markDirtyIfNeeded()
     }
 
     private func beginClosing() {
@@ -175,8 +177,14 @@ public final class Connection: EventHandler {
         guard phase != .closed else { return }
         if tls != nil {
             flushTLS()
-            return
+        } else {
+            flushPlain()
         }
+        // What the socket did not take outlives the loop's hold on this tick's frames.
+        outbound.retainUnsent()
+    }
+
+    private func flushPlain() {
         while !outbound.isEmpty {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             do {
@@ -192,7 +200,11 @@ public final class Connection: EventHandler {
                 switch result {
                 case .processed(let written):
                     outbound.consume(written)
-                    context.metrics.bytesOut.add(fromOwner: UInt64(written))
+                    // Guaranteed: the context outlives its connections; a plain access would retain its
+                    // metrics object around the addition.
+                    Unmanaged.passUnretained(context)._withUnsafeGuaranteedRef {
+                        $0.metrics.bytesOut.add(fromOwner: UInt64(written))
+                    }
                     if written < bytes {
                         updateInterest()
                         return
@@ -211,7 +223,8 @@ public final class Connection: EventHandler {
             writeShut = true
             Socket.shutdownWrite(fd)
         }
-        updateInterest()
+        // Drained, so only input is wanted: usually that is the interest already, and nothing needs asking.
+        if interest != UInt32(CSystem_EPOLLIN) { updateInterest() }
     }
 
     /// TLS: one SSL_write per connection per tick of everything queued (gathered into the loop's write
@@ -254,10 +267,12 @@ public final class Connection: EventHandler {
         updateInterest()
     }
 
+    @inline(__always)
     private func markDirtyIfNeeded() {
         if !isDirty {
             isDirty = true
-            loop.markDirty(self)
+            // Guaranteed: the loop outlives its connections; a plain access would retain it around the call.
+            Unmanaged.passUnretained(loop)._withUnsafeGuaranteedRef { $0.markDirty(self) }
         }
     }
 
