@@ -17,24 +17,32 @@ public final class Connection: EventHandler {
         case closed
     }
 
-    public let handlerID: UInt64
+    // Stored properties are laid out in declaration order: what a delivery and a flush touch comes first,
+    // together, so that with 10,000 subscribers each costs as few cache lines (and misses) as possible.
     public let fd: Int32
+    private(set) var phase = Phase.handshake
+    private var isDirty = false
+    private var writeShut = false
+    /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
+    public private(set) var deflateWindowBits: UInt8 = 0
+    private var interest: UInt32 = 0
+    /// Compressed messages queued to this peer (for the closing log line).
+    private var compressedSent: UInt32 = 0
     // unowned(unsafe): the loop and its context outlive every connection on them, and a checked unowned
     // reference costs an atomic retain/release on every access of the hot path.
     public unowned(unsafe) let loop: EventLoop
     unowned(unsafe) let context: LoopContext
-    private(set) var phase = Phase.handshake
+    /// Set when the port serves wss://: all bytes go through it.
+    private let tls: TLSSession?
+    private var outbound = OutboundQueue()
 
+    public let handlerID: UInt64
     private var headParser: RequestHeadParser?
     /// The body of a plain HTTP request being collected (`POST /api/publish`); nil otherwise.
     private var bodyReader: RequestBodyReader?
     private var reader: WebSocketReader
     /// Bytes of an incomplete frame, held between reads; empty (no storage) otherwise.
     private var pending: [UInt8] = []
-    private var outbound = OutboundQueue()
-    private var isDirty = false
-    private var interest: UInt32 = 0
-    private var writeShut = false
 
     private let startedAt: UInt64
     private var lastRead: UInt64
@@ -44,19 +52,12 @@ public final class Connection: EventHandler {
     /// The earliest deadline with an entry in the loop's timer heap (0: none).
     private var scheduledDeadline: UInt64 = 0
 
-    /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
-    public private(set) var deflateWindowBits: UInt8 = 0
-    /// Compressed messages queued to this peer (for the closing log line).
-    private var compressedSent: UInt32 = 0
     /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
     public var userData: AnyObject?
     /// When set (monotonic ms), the open connection is closed with 4001 "token expired" at that moment.
     public var expiresAt: UInt64? {
         didSet { ensureScheduled() }
     }
-
-    /// Set when the port serves wss://: all bytes go through it.
-    private let tls: TLSSession?
 
     init(fd: Int32, loop: EventLoop, context: LoopContext, tls: TLSSession? = nil) {
         self.tls = tls
