@@ -185,6 +185,7 @@ public final class Connection: EventHandler {
         outbound.retainUnsent()
     }
 
+    @inline(__always)
     private func flushPlain() {
         while !outbound.isEmpty {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)

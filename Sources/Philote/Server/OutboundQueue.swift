@@ -90,10 +90,25 @@ struct OutboundQueue: ~Copyable {
     }
 
     /// Drops `written` bytes from the front.
+    @inline(__always)
     mutating func consume(_ written: Int) {
+        if written == queuedBytes && ownedEnd == head && capacity <= Self.keptCapacity {
+            // All of it and nothing owned, the usual case: inline, and without walking the entries.
+            queuedBytes = 0
+            head = 0
+            end = 0
+            ownedEnd = 0
+            headOffset = 0
+        } else {
+            consumeEntries(written)
+        }
+    }
+
+    @inline(never)
+    private mutating func consumeEntries(_ written: Int) {
         guard let storage else { return }
         if written == queuedBytes {
-            // All of it, the usual case: no need to walk the entries, except to release owned ones.
+            // All of it: no need to walk the entries, except to release owned ones.
             if ownedEnd > head { releaseOwned() }
             queuedBytes = 0
             emptied()
