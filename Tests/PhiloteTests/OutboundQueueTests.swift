@@ -6,7 +6,10 @@ import Testing
     import Glibc
 #endif
 
-// `#expect` cannot capture a noncopyable value, so conditions on a queue are evaluated before it.
+/// A queue's observable state. `#expect` cannot capture a noncopyable value, so tests look at this copy.
+private func state(_ queue: borrowing OutboundQueue) -> (pending: [UInt8], queuedBytes: Int, isEmpty: Bool) {
+    (pending(queue), queue.queuedBytes, queue.isEmpty)
+}
 
 /// What a queue would put on the wire now: its gathered vectors, concatenated.
 private func pending(_ queue: borrowing OutboundQueue) -> [UInt8] {
@@ -37,20 +40,12 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
             first = held[0]
             second = held[1]
             for item in held { queue.append(held: item) }
-            do {
-                let holds = queue.queuedBytes == 5
-                #expect(holds)
-            }
-            do {
-                let holds = pending(queue) == [1, 1, 1, 2, 2]
-                #expect(holds)
-            }
+            let queued = state(queue)
+            #expect(queued.queuedBytes == 5)
+            #expect(queued.pending == [1, 1, 1, 2, 2])
             queue.consume(5)
             queue.retainUnsent()
-            do {
-                let holds = queue.isEmpty
-                #expect(holds)
-            }
+            #expect(state(queue).isEmpty)
         }
         // Written in full within the tick: the queue never took a reference.
         #expect(first == nil)
@@ -74,41 +69,25 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
         #expect(written == nil)
         #expect(partial != nil)
         #expect(unsent != nil)
-        do {
-            let holds = queue.queuedBytes == 6
-            #expect(holds)
-        }
-        do {
-            let holds = pending(queue) == [2, 2, 3, 3, 3, 3]
-            #expect(holds)
-        }
+        let left = state(queue)
+        #expect(left.queuedBytes == 6)
+        #expect(left.pending == [2, 2, 3, 3, 3, 3])
         do {
             // The next tick queues more behind the owned entries.
             let next = frame(4, length: 1)
             queue.append(held: next)
-            do {
-                let holds = pending(queue) == [2, 2, 3, 3, 3, 3, 4]
-                #expect(holds)
-            }
+            #expect(state(queue).pending == [2, 2, 3, 3, 3, 3, 4])
             queue.consume(3)
             queue.retainUnsent()
         }
         #expect(partial == nil)
         #expect(unsent != nil)
-        do {
-            let holds = pending(queue) == [3, 3, 3, 4]
-            #expect(holds)
-        }
+        #expect(state(queue).pending == [3, 3, 3, 4])
         queue.consume(4)
         #expect(unsent == nil)
-        do {
-            let holds = queue.isEmpty
-            #expect(holds)
-        }
-        do {
-            let holds = queue.queuedBytes == 0
-            #expect(holds)
-        }
+        let drained = state(queue)
+        #expect(drained.isEmpty)
+        #expect(drained.queuedBytes == 0)
     }
 
     @Test func dropUnsentKeepsTheStartedFrameOnly() {
@@ -130,14 +109,9 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
         queue.dropUnsent()
         #expect(owned == nil)
         #expect(started != nil)
-        do {
-            let holds = queue.queuedBytes == 3
-            #expect(holds)
-        }
-        do {
-            let holds = pending(queue) == [1, 1, 1]
-            #expect(holds)
-        }
+        let kept = state(queue)
+        #expect(kept.queuedBytes == 3)
+        #expect(kept.pending == [1, 1, 1])
         queue.consume(3)
         #expect(started == nil)
         #expect(held != nil)
@@ -157,10 +131,7 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
         #expect(a != nil)
         queue.removeAll()
         #expect(a == nil)
-        do {
-            let holds = queue.isEmpty
-            #expect(holds)
-        }
+        #expect(state(queue).isEmpty)
         do {
             var scoped = OutboundQueue()
             do {
@@ -259,15 +230,10 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
                 appendedTotal = streamOffset + kept
                 watched.removeAll { $0.lastByteOffset > appendedTotal }
             }
-            do {
-                let holds = queue.queuedBytes == model.count
-                #expect(holds)
-            }
+            let now = state(queue)
+            #expect(now.queuedBytes == model.count)
             if step % 97 == 0 {
-                do {
-                    let holds = pending(queue) == model
-                    #expect(holds)
-                }
+                #expect(now.pending == model)
                 for entry in watched where entry.lastByteOffset > streamOffset {
                     #expect(entry.isAlive())
                 }
