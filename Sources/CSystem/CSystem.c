@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -33,6 +34,12 @@ int CSystem_epoll_wait(int epfd, CSystem_Event *out, int max, int timeout_ms) {
     }
     return n;
 }
+
+ssize_t CSystem_writev(int fd, const struct iovec *vectors, int count) {
+    return syscall(SYS_writev, fd, vectors, count);
+}
+
+ssize_t CSystem_write(int fd, const void *bytes, size_t count) { return syscall(SYS_write, fd, bytes, count); }
 
 int CSystem_EPOLL_CTL_ADD(void) { return EPOLL_CTL_ADD; }
 int CSystem_EPOLL_CTL_MOD(void) { return EPOLL_CTL_MOD; }

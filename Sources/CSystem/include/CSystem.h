@@ -57,6 +57,11 @@ int CSystem_TCP_NODELAY(void);
 int CSystem_SOL_SOCKET(void);
 int CSystem_IPPROTO_TCP(void);
 int CSystem_IOV_MAX(void);
+// writev and write as plain system calls. glibc wraps its own in pthread cancellation bookkeeping (they
+// are cancellation points), which is most of their user-space cost, once per connection per loop tick on
+// the fan-out path; this server never cancels a thread. -1 with errno set on failure.
+ssize_t CSystem_writev(int fd, const struct iovec *vectors, int count);
+ssize_t CSystem_write(int fd, const void *bytes, size_t count);
 // The calling thread's errno: Swift's `errno` is thread-local through a function on Glibc too, but going
 // through one place keeps the syscall wrapper independent of Glibc's Swift overlay.
 int CSystem_errno(void);

@@ -11,11 +11,19 @@ struct Delivery: @unchecked Sendable {
         self.compressed = compressed
     }
 
+    /// Keeps every frame of this publish alive until `loop`'s flush pass ends, so that the connections on
+    /// that loop can queue them without a reference count each (`Connection.send(heldFrame:)`).
+    func hold(on loop: EventLoop) {
+        loop.hold(plain)
+        for case let frame? in compressed { loop.hold(frame) }
+    }
+
     /// The frame for a connection compressing with `windowBits` (0: none). A window size nobody had when
-    /// this was published gets the plain frame, which RFC 7692 always allows.
+    /// this was published gets the plain frame, which RFC 7692 always allows. Unmanaged, so that taking it
+    /// costs no reference count: it is valid while this delivery is.
     @inline(__always)
-    func frame(forWindowBits windowBits: UInt8) -> SharedFrame {
-        if windowBits == 0 || Int(windowBits) >= compressed.count { return plain }
-        return compressed[Int(windowBits)] ?? plain
+    func frame(forWindowBits windowBits: UInt8) -> Unmanaged<SharedFrame> {
+        if windowBits == 0 || Int(windowBits) >= compressed.count { return Unmanaged.passUnretained(plain) }
+        return Unmanaged.passUnretained(compressed[Int(windowBits)] ?? plain)
     }
 }

@@ -85,9 +85,19 @@ final class LocalHub: @unchecked Sendable {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
         subscribers.entries.withUnsafeBufferPointer { entries in
-            let excluded = sender?.connection
-            for entry in entries where entry.connection !== excluded && entry.subscribedAt < publishedAt {
-                entry.connection.send(frame: delivery.frame(forWindowBits: entry.windowBits))
+            guard let first = entries.first else { return }
+            // One hold per publish on this loop instead of a reference count per recipient.
+            delivery.hold(on: first.connection.loop)
+            let excluded = sender.map { Unmanaged.passUnretained($0.connection).toOpaque() }
+            for entry in entries where entry.subscribedAt < publishedAt {
+                // Unmanaged and guaranteed, so that the compiler adds no retain and release per recipient:
+                // the connection is alive while subscribed, and the frame is held on the loop.
+                let connection = Unmanaged.passUnretained(entry.connection)
+                if connection.toOpaque() == excluded { continue }
+                let frame = delivery.frame(forWindowBits: entry.windowBits)
+                connection._withUnsafeGuaranteedRef { connection in
+                    frame._withUnsafeGuaranteedRef { connection.send(heldFrame: $0) }
+                }
                 count += 1
             }
         }

@@ -14,16 +14,14 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private var handlers: [EventHandler?] = []
     private var timers = TimerHeap()
-    /// Handlers to flush this tick. unowned(unsafe), so marking a connection dirty for each delivery costs no
-    /// atomics: a handler is kept alive by `handlers` while registered, and by `retired` from the moment it
-    /// is deregistered until the end of the tick's flush pass.
-    private var dirty: [DirtyHandler] = []
-    private var flushing: [DirtyHandler] = []
+    /// Handlers to flush this tick, unretained: a handler is kept alive by `handlers` while registered, and by
+    /// `retired` from the moment it is deregistered until the end of the tick's flush pass.
+    private var dirty = DirtyList()
     private var retired: [EventHandler] = []
-
-    private struct DirtyHandler {
-        unowned(unsafe) let handler: EventHandler
-    }
+    /// Frames that connections queued this tick without a reference of their own (see OutboundQueue), kept
+    /// alive here, one reference per frame, until the flush pass has written them or the queues that
+    /// could not write them have taken references.
+    private var heldFrames: [SharedFrame] = []
     private var tasks: [(deadline: UInt64, task: () -> Void)] = []
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private var running = false
@@ -149,7 +147,14 @@ public final class EventLoop: @unchecked Sendable {
     /// Queues `handler.flush()` for the end of this tick. The handler keeps its own "already dirty" flag.
     @inline(__always)
     public func markDirty(_ handler: EventHandler) {
-        dirty.append(DirtyHandler(handler: handler))
+        dirty.append(handler)
+    }
+
+    /// Keeps `frame` alive until the end of this tick's flush pass. Queuing a frame on a connection marks
+    /// that connection dirty, so every queue holding it unretained is flushed before it is released.
+    @inline(__always)
+    public func hold(_ frame: SharedFrame) {
+        heldFrames.append(frame)
     }
 
     // MARK: Cross-thread
@@ -216,15 +221,23 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func flushDirty() {
-        // A flush may mark more handlers dirty (e.g. a close frame queued on a write error): loop until calm.
-        while !dirty.isEmpty {
-            // Swap with the spare list instead of copying: no allocation per tick.
-            swap(&dirty, &flushing)
-            for entry in flushing { entry.handler.flush() }
-            flushing.removeAll(keepingCapacity: true)
+        // A flush may mark more handlers dirty (e.g. a close frame queued on a write error): they join the
+        // end of the list and are flushed in the same pass.
+        var index = 0
+        while index < dirty.count {
+            dirty[index].flush()
+            index += 1
         }
+        dirty.removeAll()
+        // Every queue has now written this tick's frames or taken a reference to what it could not write.
+        if !heldFrames.isEmpty { releaseHeldFrames() }
         // Nothing refers to a deregistered handler any more: let it go.
         if !retired.isEmpty { retired.removeAll() }
+    }
+
+    private func releaseHeldFrames() {
+        // The list's storage is kept for the next tick unless a burst made it large.
+        heldFrames.removeAll(keepingCapacity: heldFrames.capacity <= 1024)
     }
 
     private func drainInbox() {

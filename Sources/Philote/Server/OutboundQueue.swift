@@ -2,32 +2,87 @@
     import Glibc
 #endif
 
-/// A connection's queued output: references to shared frames, written front to back with `writev`.
-/// A partly written frame stays at the front with an offset, so partial writes resume in place.
-struct OutboundQueue {
-    private var frames: [SharedFrame] = []
+/// A connection's queued output: shared frames, written front to back with `writev`. A partly written
+/// frame stays at the front with an offset, so partial writes resume in place.
+///
+/// Entries are unmanaged references, so that queuing a fan-out delivery costs no reference count (an
+/// atomic increment and decrement per recipient was most of fan-out's user-space cost). An entry is
+/// either *held*: the event loop keeps its frame alive until the end of the tick's flush pass
+/// (`EventLoop.hold`), and the queue's connection is flushed in that pass, since queuing marks it dirty;
+/// or *owned*: the queue holds a reference of its own. A flush ends with `retainUnsent`, which makes
+/// whatever is still queued (a partial write, a full socket buffer) owned, so a frame outlives its tick
+/// only through the queue's own reference. Owned entries are always the front of the queue,
+/// `head..<ownedEnd`, because only a flush's leftovers become owned and new entries join at the back.
+struct OutboundQueue: ~Copyable {
+    /// nil until the first frame; kept while small (see `consume`).
+    private var storage: UnsafeMutablePointer<Unmanaged<SharedFrame>>?
+    private var capacity = 0
+    private var end = 0
     private var head = 0
-    /// Bytes of `frames[head]` already written.
+    /// Entries `head..<ownedEnd` hold a reference each; `ownedEnd..<end` are held by the loop.
+    private var ownedEnd = 0
+    /// Bytes of the entry at `head` already written.
     private var headOffset = 0
     private(set) var queuedBytes = 0
 
-    var isEmpty: Bool { head == frames.count }
+    /// Storage of at most this many entries is kept when the queue drains, so that steady traffic
+    /// allocates nothing per tick, while a burst does not stay held by an idle connection.
+    private static let keptCapacity = 64
 
-    mutating func append(_ frame: SharedFrame) {
-        frames.append(frame)
+    init() {}
+
+    deinit {
+        releaseOwned()
+        storage?.deallocate()
+    }
+
+    var isEmpty: Bool { head == end }
+
+    /// Queues `frame` without retaining it. The caller guarantees that it stays alive until the end of the
+    /// loop's current flush pass (`EventLoop.hold`), and that this queue's connection is marked dirty.
+    @inline(__always)
+    mutating func append(held frame: SharedFrame) {
+        if end == capacity { grow() }
+        // Safe: `grow` leaves storage allocated with room at `end`.
+        (storage.unsafelyUnwrapped + end).initialize(to: Unmanaged.passUnretained(frame))
+        end += 1
         queuedBytes += frame.length
     }
 
+    /// Makes room at the back: slides the live entries to the front when that frees at least half, else
+    /// doubles the storage.
+    @inline(never)
+    private mutating func grow() {
+        let live = end - head
+        if let storage, head > 0 && live <= capacity / 2 {
+            storage.moveInitialize(from: storage + head, count: live)
+        } else {
+            let newCapacity = max(4, capacity * 2)
+            let larger = UnsafeMutablePointer<Unmanaged<SharedFrame>>.allocate(capacity: newCapacity)
+            if let storage {
+                larger.moveInitialize(from: storage + head, count: live)
+                storage.deallocate()
+            }
+            storage = larger
+            capacity = newCapacity
+        }
+        ownedEnd -= head
+        end = live
+        head = 0
+    }
+
     /// Fills `vectors` with the unwritten bytes, at most `capacity` entries; returns (entries, bytes).
-    func gather(into vectors: UnsafeMutablePointer<iovec>, capacity: Int) -> (count: Int, bytes: Int) {
+    func gather(into vectors: UnsafeMutablePointer<iovec>, capacity limit: Int) -> (count: Int, bytes: Int) {
+        guard let storage else { return (0, 0) }
         var count = 0
         var bytes = 0
         var index = head
-        while index < frames.count && count < capacity {
-            let frame = frames[index]
+        while index < end && count < limit {
+            // Guaranteed: held or owned, every queued frame is alive (see the type's comment).
+            let (start, length) = storage[index]._withUnsafeGuaranteedRef { ($0.bytes, $0.length) }
             let skip = index == head ? headOffset : 0
-            vectors[count] = iovec(iov_base: frame.bytes + skip, iov_len: frame.length - skip)
-            bytes += frame.length - skip
+            vectors[count] = iovec(iov_base: start + skip, iov_len: length - skip)
+            bytes += length - skip
             count += 1
             index += 1
         }
@@ -35,13 +90,38 @@ struct OutboundQueue {
     }
 
     /// Drops `written` bytes from the front.
+    @inline(__always)
     mutating func consume(_ written: Int) {
+        if written == queuedBytes && ownedEnd == head && capacity <= Self.keptCapacity {
+            // All of it and nothing owned, the usual case: inline, and without walking the entries.
+            queuedBytes = 0
+            head = 0
+            end = 0
+            ownedEnd = 0
+            headOffset = 0
+        } else {
+            consumeEntries(written)
+        }
+    }
+
+    @inline(never)
+    private mutating func consumeEntries(_ written: Int) {
+        guard let storage else { return }
+        if written == queuedBytes {
+            // All of it: no need to walk the entries, except to release owned ones.
+            if ownedEnd > head { releaseOwned() }
+            queuedBytes = 0
+            emptied()
+            return
+        }
         var remaining = written
         queuedBytes -= written
         while remaining > 0 {
-            let available = frames[head].length - headOffset
+            let entry = storage[head]
+            let available = entry._withUnsafeGuaranteedRef { $0.length } - headOffset
             if remaining >= available {
                 remaining -= available
+                if head < ownedEnd { entry.release() }
                 head += 1
                 headOffset = 0
             } else {
@@ -49,40 +129,75 @@ struct OutboundQueue {
                 remaining = 0
             }
         }
-        if head == frames.count {
-            // A small list keeps its storage (a few pointers) so steady traffic allocates nothing per
-            // tick; a large one is released so that a burst does not stay held by an idle connection.
-            if frames.capacity <= 64 {
-                frames.removeAll(keepingCapacity: true)
-            } else {
-                frames = []
-            }
-            head = 0
-        } else if head >= 64 && head * 2 >= frames.count {
-            frames.removeSubrange(0..<head)
-            head = 0
-        }
+        if ownedEnd < head { ownedEnd = head }
+        if head == end { emptied() }
+    }
+
+    private mutating func emptied() {
+        head = 0
+        end = 0
+        ownedEnd = 0
+        headOffset = 0
+        if capacity > Self.keptCapacity { freeStorage() }
+    }
+
+    /// Takes a reference to every entry the loop still holds: called at the end of each flush, before the
+    /// loop lets go of this tick's frames.
+    @inline(__always)
+    mutating func retainUnsent() {
+        if ownedEnd < end { retainHeld() }
+    }
+
+    @inline(never)
+    private mutating func retainHeld() {
+        guard let storage else { return }
+        for index in ownedEnd..<end { _ = storage[index].retain() }
+        ownedEnd = end
     }
 
     /// Frees everything not yet started; a frame already partly on the wire stays, so the stream stays
     /// well-formed for the close frame that follows.
     mutating func dropUnsent() {
-        guard !isEmpty else { return }
-        if headOffset > 0 {
-            let started = frames[head]
-            frames = [started]
-            queuedBytes = started.length - headOffset
-        } else {
-            frames = []
-            queuedBytes = 0
+        guard let storage, !isEmpty else { return }
+        let kept = headOffset > 0 ? 1 : 0
+        let keptEnd = head + kept
+        if ownedEnd > keptEnd {
+            for index in keptEnd..<ownedEnd { storage[index].release() }
+            ownedEnd = keptEnd
         }
-        head = 0
+        end = keptEnd
+        queuedBytes = kept == 1 ? storage[head]._withUnsafeGuaranteedRef { $0.length } - headOffset : 0
+        if capacity > Self.keptCapacity {
+            // A slow consumer's backlog may have grown the storage: give it back now.
+            let smaller = UnsafeMutablePointer<Unmanaged<SharedFrame>>.allocate(capacity: 4)
+            smaller.moveInitialize(from: storage + head, count: kept)
+            storage.deallocate()
+            self.storage = smaller
+            capacity = 4
+            ownedEnd -= head
+            end = kept
+            head = 0
+        }
     }
 
     mutating func removeAll() {
-        frames = []
+        releaseOwned()
+        freeStorage()
         head = 0
+        end = 0
+        ownedEnd = 0
         headOffset = 0
         queuedBytes = 0
+    }
+
+    private func releaseOwned() {
+        guard let storage else { return }
+        for index in head..<ownedEnd { storage[index].release() }
+    }
+
+    private mutating func freeStorage() {
+        storage?.deallocate()
+        storage = nil
+        capacity = 0
     }
 }

@@ -44,11 +44,11 @@ enum Socket {
     }
 
     static func writev(_ fd: Int32, _ vectors: UnsafePointer<iovec>, count: Int32) throws(Errno) -> IOResult<Int> {
-        try syscall("writev") { Glibc.writev(fd, vectors, count) }
+        try syscall("writev") { CSystem_writev(fd, vectors, count) }
     }
 
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> IOResult<Int> {
-        try syscall("write") { Glibc.write(fd, bytes.baseAddress, bytes.count) }
+        try syscall("write") { CSystem_write(fd, bytes.baseAddress, bytes.count) }
     }
 
     /// The port a socket is bound to (useful when binding port 0).
