@@ -356,15 +356,20 @@ int CSystem_tls_seal(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, u
         aad_length = 13;
     }
     uint8_t *cipher_text = out + HEADER_LENGTH + explicit_length;
+    size_t inner_length = length;
+    if (tls13) {
+        // TLSInnerPlaintext (the content, then its type) laid out in place and sealed with one update instead of
+        // two: each update costs several hundred instructions of provider dispatch, and fan-out records are small.
+        memmove(cipher_text, in, length);
+        cipher_text[length] = type;
+        in = cipher_text;
+        inner_length++;
+    }
     int written = 0, extra = 0;
     if (EVP_EncryptInit_ex2(context, NULL, traffic->write.key, nonce, NULL) != 1 ||
         EVP_EncryptUpdate(context, NULL, &extra, aad, (int)aad_length) != 1 ||
-        EVP_EncryptUpdate(context, cipher_text, &written, in, (int)length) != 1 ||
-        (tls13 && EVP_EncryptUpdate(context, cipher_text + written, &extra, &type, 1) != 1)) {
-        return -1;
-    }
-    if (tls13) written += extra;
-    if (EVP_EncryptFinal_ex(context, cipher_text + written, &extra) != 1 ||
+        EVP_EncryptUpdate(context, cipher_text, &written, in, (int)inner_length) != 1 ||
+        EVP_EncryptFinal_ex(context, cipher_text + written, &extra) != 1 ||
         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, cipher_text + written + extra) != 1) {
         return -1;
     }
