@@ -105,6 +105,7 @@ enum {
     CSystem_TLS_CLOSED = 0,
 };
 
+// A server connection on accepted socket `fd`, ready for CSystem_tls_handshake and then CSystem_tls_detach.
 CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd);
 void CSystem_tls_free(CSystem_TLS *tls);
 // 1 when the handshake is complete, else one of the CSystem_TLS_* results.
@@ -124,6 +125,39 @@ CSystem_TLSContext *CSystem_tls_client_context(const char *ca_file, int insecure
 CSystem_TLS *CSystem_tls_client_new(CSystem_TLSContext *context, int fd, const char *host);
 // Decrypted bytes OpenSSL holds that the socket will not signal again.
 int CSystem_tls_pending(CSystem_TLS *tls);
+
+// TLS traffic after the handshake (CSystemTLSTraffic.c): a server connection keeps only its traffic keys and
+// sequence numbers (about 200 bytes instead of OpenSSL's 14 KB per SSL object), and records are sealed and
+// opened with AEAD contexts shared by the loop (CSystem_TLSCiphers, not thread-safe: one per loop).
+typedef struct CSystem_TLSTraffic CSystem_TLSTraffic;
+typedef struct CSystem_TLSCiphers CSystem_TLSCiphers;
+
+// After a server handshake completed (CSystem_tls_handshake returned 1): takes the traffic keys and frees the
+// SSL object, whatever the outcome. NULL if the connection cannot go on without OpenSSL (a suite other than
+// the AEAD suites of CSystem_tls_server_context, or bytes OpenSSL already read past the handshake).
+CSystem_TLSTraffic *CSystem_tls_detach(CSystem_TLS *tls);
+// `failed`: the connection ended with a fatal alert, so its TLS 1.2 session leaves the server's cache.
+void CSystem_tls_traffic_free(CSystem_TLSTraffic *traffic, int failed);
+// 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3).
+int CSystem_tls_traffic_version(const CSystem_TLSTraffic *traffic);
+// TLS 1.3 KeyUpdate: the next traffic secret, keys and IV for reading (write = 0) or writing. 1 on success.
+int CSystem_tls_update_traffic_keys(CSystem_TLSTraffic *traffic, int write);
+CSystem_TLSCiphers *CSystem_tls_ciphers_new(void);
+void CSystem_tls_ciphers_free(CSystem_TLSCiphers *ciphers);
+// Bytes a sealed record adds to its plaintext.
+size_t CSystem_tls_record_overhead(const CSystem_TLSTraffic *traffic);
+// From a record's 5-byte header: the length of what follows it, or -record_overflow (an alert number) when it is
+// longer than a peer may send.
+int CSystem_tls_record_length(const CSystem_TLSTraffic *traffic, const void *header);
+// Seals `length` (at most 16384) bytes of content `type` into one record at `out` (length plus the overhead);
+// returns the record's length, or -1.
+int CSystem_tls_seal(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, uint8_t type, const void *in,
+                     size_t length, void *out);
+// Opens one whole record (header included) in place: returns the plaintext's length, found at `record + *offset`,
+// and its content type; or minus the alert to send (bad_record_mac, record_overflow, unexpected_message,
+// protocol_version).
+int CSystem_tls_open(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, void *record, size_t length,
+                     uint8_t *type, size_t *offset);
 // Why certificate verification failed (after a failed handshake), or "" when it did not.
 const char *CSystem_tls_verify_error(CSystem_TLS *tls);
 

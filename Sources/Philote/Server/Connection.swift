@@ -229,8 +229,9 @@ public final class Connection: EventHandler {
         if interest != UInt32(CSystem_EPOLLIN) { updateInterest() }
     }
 
-    /// TLS: one SSL_write per connection per tick of everything queued (gathered into the loop's write
-    /// buffer, 64 KiB at a time), resumed from the same bytes after WANT_WRITE as OpenSSL requires.
+    /// TLS: everything queued is sealed into records in the loop's buffer (64 KiB of plaintext at a time) and
+    /// written with one `write` per connection per tick. Records the socket does not take stay in the session
+    /// (they are sealed, their sequence numbers spent) and go first next time.
     private func flushTLS() {
         guard let tls else { return }
         if !tls.handshakeComplete {
@@ -241,32 +242,68 @@ public final class Connection: EventHandler {
             updateInterest()
             return
         }
+        guard writeUnsent(tls) else { return }
+        let ciphers = context.tlsCiphers
         while !outbound.isEmpty {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             let length = min(bytes, loop.writeBuffer.count)
             loop.gatherCopy(count: count, limit: length)
-            switch tls.write(UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length])) {
-            case .done(let written):
-                outbound.consume(written)
-                context.metrics.bytesOut.add(fromOwner: UInt64(written))
-                if written < length {
-                    updateInterest()
-                    return
-                }
-            case .wantRead, .wantWrite:
-                updateInterest()
-                return
-            case .closed, .failed:
+            guard
+                let (consumed, sealed) = tls.seal(
+                    UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length]), into: ciphers.buffer,
+                    ciphers: ciphers),
+                consumed > 0
+            else {
                 closeNow()
                 return
             }
+            outbound.consume(consumed)
+            context.metrics.bytesOut.add(fromOwner: UInt64(consumed))
+            let records = UnsafeRawBufferPointer(rebasing: ciphers.buffer[..<sealed])
+            do {
+                switch try Socket.write(fd, records) {
+                case .processed(let written) where written == sealed:
+                    continue
+                case .processed(let written):
+                    tls.unsent.append(contentsOf: records[written...])
+                case .wouldBlock:
+                    tls.unsent.append(contentsOf: records)
+                }
+            } catch {
+                closeNow()
+                return
+            }
+            updateInterest()
+            return
         }
         if phase == .closing && !writeShut {
+            tls.sealCloseNotify(ciphers: ciphers)
+            guard writeUnsent(tls) else { return }
             writeShut = true
-            tls.closeNotify()
             Socket.shutdownWrite(fd)
         }
         updateInterest()
+    }
+
+    /// Writes the records the socket did not take earlier (or an alert or KeyUpdate); false when some are still
+    /// waiting (interest updated) or the connection is gone.
+    private func writeUnsent(_ tls: TLSSession) -> Bool {
+        guard !tls.unsent.isEmpty else { return true }
+        do {
+            let result = try tls.unsent.withUnsafeBytes { bytes throws(Errno) in try Socket.write(fd, bytes) }
+            if case .processed(let written) = result {
+                tls.unsent.removeSubrange(0..<written)
+            }
+        } catch {
+            closeNow()
+            return false
+        }
+        if tls.unsent.isEmpty {
+            tls.unsent = []  // gives the storage back
+            return true
+        }
+        updateInterest()
+        return false
     }
 
     @inline(__always)
@@ -390,8 +427,8 @@ public final class Connection: EventHandler {
         }
     }
 
-    /// TLS: finish the handshake, then read records until OpenSSL needs more from the socket. OpenSSL may
-    /// hold decrypted bytes the socket no longer shows as readable, so one read per event is not enough.
+    /// TLS: finish the handshake, then read records: one read per readiness event, as for plain connections, since
+    /// nothing decrypted waits anywhere but in the socket (an incomplete record is kept by the session).
     private func readTLS() {
         guard let tls else { return }
         if !tls.handshakeComplete {
@@ -401,7 +438,7 @@ public final class Connection: EventHandler {
             case .wantRead, .wantWrite:
                 updateInterest()
                 return
-            case .closed, .failed:
+            case .failed:
                 context.metrics.tlsHandshakeFailures.add(fromOwner: 1)
                 context.logger.debug("TLS handshake failed", ["conn": String(handlerID)])
                 closeNow()
@@ -409,21 +446,57 @@ public final class Connection: EventHandler {
             }
         }
         let buffer = loop.readBuffer
-        while phase != .closed {
-            switch tls.read(into: buffer) {
-            case .done(let count):
-                received(UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
-            case .wantRead, .wantWrite:
+        let held = tls.partialRecord.count
+        let count: Int
+        do {
+            switch try Socket.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[held...])) {
+            case .wouldBlock:
                 updateInterest()
-                // A read that wanted to write (a renegotiation-free key update, a ticket) retries in flush.
-                if tls.wantsWrite { markDirtyIfNeeded() }
                 return
-            case .closed:
+            case .processed(let read): count = read
+            }
+        } catch {
+            closeNow()
+            return
+        }
+        if count == 0 {
+            // FIN without close_notify: a truncated stream ends the connection.
+            closeNow()
+            return
+        }
+        if held > 0 {
+            buffer.copyBytes(from: tls.partialRecord)
+            tls.partialRecord = []
+        }
+        readRecords(tls, buffer, end: held + count)
+    }
+
+    private func readRecords(_ tls: TLSSession, _ buffer: UnsafeMutableRawBufferPointer, end: Int) {
+        let ciphers = context.tlsCiphers
+        var offset = 0
+        while phase != .closed {
+            switch tls.nextRecord(buffer, end: end, offset: &offset, ciphers: ciphers) {
+            case .data(let plaintext):
+                if !plaintext.isEmpty { received(UnsafeMutableRawBufferPointer(rebasing: buffer[plaintext])) }
+            case .needMore:
+                if offset < end { tls.partialRecord = Array(buffer[offset..<end]) }
+                return
+            case .control:
+                // A peer that keeps asking for KeyUpdates without reading the answers must not grow them unbounded.
+                if tls.unsent.count > context.configuration.maxBackpressure {
+                    closeNow()
+                    return
+                }
+                if !tls.unsent.isEmpty { markDirtyIfNeeded() }
+            case .closeNotify:
                 // The peer's close_notify is answered with ours (RFC 8446 section 6.1) before the socket goes.
-                tls.closeNotify()
+                tls.sealCloseNotify(ciphers: ciphers)
+                _ = writeUnsent(tls)
                 closeNow()
                 return
-            case .failed:
+            case .failure:
+                context.logger.debug("TLS record refused", ["conn": String(handlerID)])
+                _ = writeUnsent(tls)
                 closeNow()
                 return
             }
@@ -619,7 +692,7 @@ public final class Connection: EventHandler {
 
     private func updateInterest() {
         var wanted = UInt32(CSystem_EPOLLIN)
-        if let tls, tls.wantsWrite { wanted |= UInt32(CSystem_EPOLLOUT) }
+        if let tls, tls.wantsWrite || !tls.unsent.isEmpty { wanted |= UInt32(CSystem_EPOLLOUT) }
         if !outbound.isEmpty {
             wanted |= UInt32(CSystem_EPOLLOUT)
             // An echo-style peer that does not read its answers stops being read from, so its

@@ -40,6 +40,9 @@ final class LoopContext: @unchecked Sendable {
         return made
     }
 
+    /// This loop's TLS record ciphers and sealing buffer, made with the first TLS connection.
+    private(set) lazy var tlsCiphers = TLSCiphers(plaintextCapacity: loop.writeBuffer.count)
+
     func connectionOpened() {
         connectionCount += 1
         metrics.sockets.add(fromOwner: 1)

@@ -1,0 +1,330 @@
+import CSystem
+import Glibc
+import Testing
+
+@testable import Philote
+
+// The hand-over of the traffic keys after OpenSSL's handshake (CSystemTLSTraffic.c), checked against OpenSSL as
+// the client over a socket pair: every suite the server allows, both versions, resumption, KeyUpdate, alerts.
+
+/// P-256, self-signed for CN=localhost, valid 2000-2100: the tests need no openssl command.
+private let testKey = """
+    -----BEGIN PRIVATE KEY-----
+    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6udQ2CcLa84yD3e3
+    Hul7zKB2Rgtk70K+bH6pL9S0wLahRANCAAS+I4mEZdG8aMVaVbIrS77TvOwQKyFv
+    IT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8LtzxClzY
+    -----END PRIVATE KEY-----
+
+    """
+private let testCertificate = """
+    -----BEGIN CERTIFICATE-----
+    MIIBGDCBv6ADAgECAgEBMAoGCCqGSM49BAMCMBQxEjAQBgNVBAMMCWxvY2FsaG9z
+    dDAiGA8yMDAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAUMRIwEAYDVQQD
+    DAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS+I4mEZdG8aMVa
+    VbIrS77TvOwQKyFvIT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8
+    LtzxClzYMAoGCCqGSM49BAMCA0gAMEUCIQCRNFkYvRZNLtDFLCviMeXhmRz48wCS
+    k9pdBb0PiZemqgIgZt1chkbmW2enY16QqGfT0RIzlkeW2K7dZOAgSo5w3lk=
+    -----END CERTIFICATE-----
+
+    """
+
+private func temporaryFile(_ contents: String) -> String {
+    var template = Array("/tmp/philote-test-XXXXXX".utf8CString)
+    let fd = mkstemp(&template)
+    precondition(fd >= 0)
+    _ = contents.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// One server context for all the tests: a TLS 1.2 session cached by one connection is found by the next.
+private let serverContext: TLSContext = {
+    let certificate = temporaryFile(testCertificate)
+    let key = temporaryFile(testKey)
+    defer {
+        unlink(certificate)
+        unlink(key)
+    }
+    return try! TLSContext(certificateFile: certificate, keyFile: key)
+}()
+
+struct Suite: CustomStringConvertible, Sendable {
+    let name: String
+    let tls13: Bool
+    var description: String { name }
+}
+
+private let suites = [
+    Suite(name: "TLS_AES_128_GCM_SHA256", tls13: true),
+    Suite(name: "TLS_AES_256_GCM_SHA384", tls13: true),
+    Suite(name: "TLS_CHACHA20_POLY1305_SHA256", tls13: true),
+    Suite(name: "ECDHE-ECDSA-AES128-GCM-SHA256", tls13: false),
+    Suite(name: "ECDHE-ECDSA-AES256-GCM-SHA384", tls13: false),
+    Suite(name: "ECDHE-ECDSA-CHACHA20-POLY1305", tls13: false),
+]
+
+/// The server's side of one connection and OpenSSL's client side, on a non-blocking socket pair.
+private final class Pair {
+    let clientContext: OpaquePointer
+    let client: OpaquePointer
+    let server: TLSSession
+    let ciphers = TLSCiphers(plaintextCapacity: 64 * 1024)
+    let clientFD: Int32
+    let serverFD: Int32
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 17, alignment: 16)
+
+    init(_ suite: Suite, noTicket: Bool = false, resuming session: OpaquePointer? = nil) {
+        var fds: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
+        (clientFD, serverFD) = (fds[0], fds[1])
+        clientContext = SSL_CTX_new(TLS_client_method())!
+        if suite.tls13 {
+            SSL_CTX_set_ciphersuites(clientContext, suite.name)
+        } else {
+            SSL_CTX_ctrl(clientContext, SSL_CTRL_SET_MAX_PROTO_VERSION, Int(TLS1_2_VERSION), nil)
+            SSL_CTX_set_cipher_list(clientContext, suite.name)
+        }
+        if noTicket { SSL_CTX_set_options(clientContext, 1 << 14) }  // SSL_OP_NO_TICKET, a macro Swift cannot import
+        client = SSL_new(clientContext)!
+        SSL_set_fd(client, clientFD)
+        SSL_set_connect_state(client)
+        if let session { SSL_set_session(client, session) }
+        server = TLSSession(context: serverContext, fd: serverFD)!
+    }
+
+    deinit {
+        // An orderly end for the client, so that OpenSSL keeps its session resumable.
+        SSL_set_shutdown(client, SSL_SENT_SHUTDOWN)
+        SSL_free(client)
+        SSL_CTX_free(clientContext)
+        close(clientFD)
+        close(serverFD)
+        buffer.deallocate()
+    }
+
+    func handshake() {
+        var clientDone = false
+        var serverDone = false
+        for _ in 0..<100 where !(clientDone && serverDone) {
+            if !clientDone {
+                let result = SSL_do_handshake(client)
+                clientDone = result == 1
+                if !clientDone { #expect(SSL_get_error(client, result) == SSL_ERROR_WANT_READ) }
+            }
+            if !serverDone {
+                let status = server.handshake()
+                serverDone = status == .done
+                if !serverDone { #expect(status == .wantRead) }
+            }
+        }
+        #expect(clientDone && serverDone)
+        #expect(server.handshakeComplete)
+    }
+
+    var resumed: Bool { SSL_session_reused(client) == 1 }
+
+    func clientWrite(_ bytes: [UInt8]) {
+        #expect(SSL_write(client, bytes, Int32(bytes.count)) == Int32(bytes.count))
+    }
+
+    /// What the client can read now, and the SSL error that stopped it.
+    func clientRead() -> (bytes: [UInt8], error: Int32) {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = SSL_read(client, &chunk, Int32(chunk.count))
+            if count <= 0 { return (bytes, SSL_get_error(client, count)) }
+            bytes += chunk[..<Int(count)]
+        }
+    }
+
+    /// Raw bytes the client sent.
+    func serverReceive() -> [UInt8] {
+        var bytes: [UInt8] = []
+        while true {
+            let count = read(serverFD, buffer.baseAddress, buffer.count)
+            if count <= 0 { return bytes }
+            bytes += buffer[..<count]
+        }
+    }
+
+    /// Opens `bytes` as the connection does: the application data and each record's outcome.
+    func serverOpen(_ bytes: [UInt8]) -> (data: [UInt8], records: [TLSSession.Inbound]) {
+        buffer.copyBytes(from: bytes)
+        var offset = 0
+        var data: [UInt8] = []
+        var records: [TLSSession.Inbound] = []
+        while true {
+            let record = server.nextRecord(buffer, end: bytes.count, offset: &offset, ciphers: ciphers)
+            records.append(record)
+            if case .data(let range) = record { data += buffer[range] }
+            if record == .needMore || record == .failure || record == .closeNotify { return (data, records) }
+        }
+    }
+
+    func serverSend(_ bytes: [UInt8]) {
+        var start = 0
+        while start < bytes.count {
+            let sealed = bytes[start...].withUnsafeBytes { server.seal($0, into: ciphers.buffer, ciphers: ciphers) }
+            guard let (consumed, length) = sealed else {
+                Issue.record("sealing failed")
+                return
+            }
+            #expect(write(serverFD, ciphers.buffer.baseAddress, length) == length)
+            start += consumed
+        }
+    }
+
+    func serverSendUnsent() {
+        #expect(write(serverFD, server.unsent, server.unsent.count) == server.unsent.count)
+        server.unsent = []
+    }
+}
+
+private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) } }
+
+@Suite struct TLSSessionTests {
+    @Test(arguments: suites)
+    func trafficBothWaysAfterAFullAndAResumedHandshake(suite: Suite) {
+        var session: OpaquePointer?
+        for round in 0..<2 {
+            let pair = Pair(suite, resuming: session)
+            pair.handshake()
+            #expect(pair.resumed == (round == 1))
+            pair.clientWrite(pattern(300))
+            let (data, records) = pair.serverOpen(pair.serverReceive())
+            #expect(data == pattern(300))
+            #expect(records.last == .needMore)
+            // Several records, after the tickets OpenSSL sent under the same keys.
+            pair.serverSend(pattern(40000))
+            #expect(pair.clientRead().bytes == pattern(40000))
+            pair.server.sealCloseNotify(ciphers: pair.ciphers)
+            pair.serverSendUnsent()
+            #expect(pair.clientRead().error == SSL_ERROR_ZERO_RETURN)
+            if let session { SSL_SESSION_free(session) }
+            session = SSL_get1_session(pair.client)
+        }
+        SSL_SESSION_free(session)
+    }
+
+    @Test func tls12ResumesBySessionIDWithoutTickets() {
+        let suite = suites[3]
+        let first = Pair(suite, noTicket: true)
+        first.handshake()
+        first.server.sealCloseNotify(ciphers: first.ciphers)
+        first.serverSendUnsent()
+        #expect(first.clientRead().error == SSL_ERROR_ZERO_RETURN)
+        let session = SSL_get1_session(first.client)
+        defer { SSL_SESSION_free(session) }
+        let second = Pair(suite, noTicket: true, resuming: session)
+        second.handshake()
+        #expect(second.resumed)
+        second.clientWrite(Array("resumed".utf8))
+        #expect(second.serverOpen(second.serverReceive()).data == Array("resumed".utf8))
+    }
+
+    @Test func tls12SessionOfAConnectionEndedByAFatalAlertIsNotResumed() {
+        let suite = suites[3]
+        var session: OpaquePointer?
+        do {
+            let first = Pair(suite, noTicket: true)
+            first.handshake()
+            session = SSL_get1_session(first.client)
+            first.clientWrite(pattern(10))
+            var bytes = first.serverReceive()
+            bytes[bytes.count - 1] ^= 1
+            #expect(first.serverOpen(bytes).records == [.failure])
+        }
+        defer { SSL_SESSION_free(session) }
+        let second = Pair(suite, noTicket: true, resuming: session)
+        second.handshake()
+        #expect(!second.resumed, "RFC 5246 section 7.2.2: a session that ended in a fatal alert is not resumed")
+    }
+
+    @Test(arguments: suites.filter(\.tls13))
+    func keyUpdateRequestedIsAnsweredAndTrafficGoesOn(suite: Suite) {
+        let pair = Pair(suite)
+        pair.handshake()
+        _ = pair.clientRead()  // the tickets
+        for round in 0..<3 {
+            #expect(SSL_key_update(pair.client, SSL_KEY_UPDATE_REQUESTED) == 1)
+            pair.clientWrite(Array("after \(round)".utf8))
+            let (data, records) = pair.serverOpen(pair.serverReceive())
+            #expect(records.first == .control)
+            #expect(data == Array("after \(round)".utf8))
+            #expect(!pair.server.unsent.isEmpty)
+            pair.serverSendUnsent()
+            pair.serverSend(Array("reply \(round)".utf8))
+            #expect(pair.clientRead().bytes == Array("reply \(round)".utf8))
+        }
+        #expect(SSL_key_update(pair.client, SSL_KEY_UPDATE_NOT_REQUESTED) == 1)
+        pair.clientWrite(Array("again".utf8))
+        #expect(pair.serverOpen(pair.serverReceive()).data == Array("again".utf8))
+        #expect(pair.server.unsent.isEmpty)
+        pair.serverSend(Array("still".utf8))
+        #expect(pair.clientRead().bytes == Array("still".utf8))
+    }
+
+    @Test(arguments: [suites[1], suites[4]])
+    func corruptedRecordIsRefusedWithBadRecordMAC(suite: Suite) {
+        let pair = Pair(suite)
+        pair.handshake()
+        pair.clientWrite(pattern(100))
+        var bytes = pair.serverReceive()
+        bytes[bytes.count - 3] ^= 0x40
+        #expect(pair.serverOpen(bytes).records == [.failure])
+        #expect(pair.server.failed)
+        pair.serverSendUnsent()
+        // The client takes it as a fatal alert, not as the end of the stream.
+        #expect(pair.clientRead().error == SSL_ERROR_SSL)
+        #expect(SSL_get_shutdown(pair.client) & SSL_RECEIVED_SHUTDOWN != 0)
+        let after = [UInt8]([1, 2, 3]).withUnsafeBytes {
+            pair.server.seal($0, into: pair.ciphers.buffer, ciphers: pair.ciphers)
+        }
+        #expect(after == nil, "nothing is sealed after a fatal alert")
+    }
+
+    @Test(arguments: [suites[0], suites[3]])
+    func partialRecordWaitsForTheRest(suite: Suite) {
+        let pair = Pair(suite)
+        pair.handshake()
+        pair.clientWrite(pattern(1000))
+        let bytes = pair.serverReceive()
+        for cut in [0, 3, 5, 7, bytes.count - 1] {
+            let (data, records) = pair.serverOpen(Array(bytes[..<cut]))
+            #expect(data.isEmpty && records == [.needMore])
+        }
+        #expect(pair.serverOpen(bytes).data == pattern(1000))
+    }
+
+    @Test func oversizedRecordIsRefusedFromItsHeader() {
+        let pair = Pair(suites[0])
+        pair.handshake()
+        #expect(pair.serverOpen([23, 3, 3, 0x48, 0x01]).records == [.failure])
+        #expect(!pair.server.unsent.isEmpty)
+    }
+
+    @Test func clientCloseNotifyIsReported() {
+        for suite in [suites[0], suites[3]] {
+            let pair = Pair(suite)
+            pair.handshake()
+            pair.clientWrite(Array("bye".utf8))
+            SSL_shutdown(pair.client)
+            let (data, records) = pair.serverOpen(pair.serverReceive())
+            #expect(data == Array("bye".utf8))
+            #expect(records.count == 2 && records.last == .closeNotify)
+        }
+    }
+
+    @Test func tls12RenegotiationIsRefusedWithAWarning() {
+        let pair = Pair(suites[3])
+        pair.handshake()
+        #expect(SSL_renegotiate(pair.client) == 1)
+        #expect(SSL_do_handshake(pair.client) <= 0)
+        let (data, records) = pair.serverOpen(pair.serverReceive())
+        #expect(data.isEmpty && records == [.control, .needMore])
+        #expect(!pair.server.failed)
+        #expect(pair.server.unsent.count == 2 + Int(CSystem_tls_record_overhead(pair.server.traffic)))
+    }
+}
