@@ -54,6 +54,79 @@ import Testing
         }
     }
 
+    @Test func splitsOnlyOnADotThatIsACharacterOfItsOwn() {
+        let parts = signer.sign(Claims(read: ["a"])).split(separator: ".")
+        // U+0301 (combining acute accent) joins the dot before it into one character: two segments.
+        #expect(verifier.verify("\(parts[0]).\u{301}\(parts[1]).\(parts[2])", now: now) == .failure(.malformed("expected three segments")))
+        #expect(verifier.verify("\(parts[0]).\(parts[1]).\(parts[2])\u{301}", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(parts[0]).\(parts[1])é.\(parts[2])", now: now) == .failure(.invalidSignature))
+        #expect(verifier.verify("\(parts[0])...\(parts[2])", now: now) == .failure(.malformed("expected three segments")))
+        #expect(verifier.verify(parts.joined(separator: ".").dropFirst(0), now: now).map(\.read) == .success(["a"]))
+    }
+
+    @Test func checksTheSignatureEncodingAtEveryLength() {
+        let parts = signer.sign(Claims(read: ["a"])).split(separator: ".")
+        let input = "\(parts[0]).\(parts[1])"
+        #expect(verifier.verify("\(input).\(parts[2].dropLast(3))", now: now) == .failure(.invalidSignature))
+        #expect(verifier.verify("\(input).\(parts[2].dropLast())B", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(input).\(parts[2].dropLast())!", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(input).\(parts[2])=", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(input).AAAAA", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(input).AA+A", now: now) == .failure(.malformed("bad signature encoding")))
+        #expect(verifier.verify("\(input).", now: now) == .failure(.invalidSignature))
+    }
+
+    @Test func readsHeadersOtherLibrariesWrite() throws {
+        let payload = Base64URL.encode(Array(#"{"read":["a"]}"#.utf8))
+        for header in [#"{"typ":"JWT","alg":"HS384"}"#, #"{ "alg" : "HS384" }"#, #"{"alg":"HS256","alg":"HS384"}"#] {
+            let input = Base64URL.encode(Array(header.utf8)) + "." + payload
+            let signature = Base64URL.encode(HMACAlgorithm.hs384.authenticate(Array(input.utf8), key: Array("test-secret".utf8)))
+            #expect(try verifier.verify("\(input).\(signature)", now: now).get().read == ["a"], "\(header)")
+        }
+        for header in [#"[{"alg":"HS256"}]"#, #"{"alg":"HS256""#, ""] {
+            let input = Base64URL.encode(Array(header.utf8)) + "." + payload
+            #expect(verifier.verify("\(input).AAAA", now: now) == .failure(.malformed("bad header")), "\(header)")
+        }
+    }
+
+    @Test func keepsEachSecretApartAcrossVerifiersAndThreads() async {
+        // Each thread keeps its own copy of every prepared key: more verifiers than it keeps copies of,
+        // verifiers dropped and made again (perhaps at the same addresses), and several threads at once.
+        let secrets = (0..<5).map { "secret-\($0)" }
+        let tokens = secrets.map { secret in
+            HMACAlgorithm.allCases.map { TokenSigner(secret: secret, algorithm: $0).sign(Claims(read: [secret])) }
+        }
+        await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mistakes = 0
+                    for round in 0..<20 {
+                        let verifiers = secrets.map { TokenVerifier(secret: $0) }
+                        for (index, verifier) in verifiers.enumerated() {
+                            for (other, tokens) in tokens.enumerated() {
+                                for token in tokens {
+                                    let result = verifier.verify(token, now: 1_800_000_000)
+                                    let expected: Result<Claims, TokenError> =
+                                        index == other ? .success(Claims(read: [secrets[index]])) : .failure(.invalidSignature)
+                                    if result != expected { mistakes += 1 }
+                                }
+                            }
+                        }
+                        if round % 5 == 0 { await Task.yield() }
+                    }
+                    return mistakes
+                }
+            }
+            #expect(await group.reduce(0, +) == 0)
+        }
+    }
+
+    @Test func acceptsAnEmptySecret() throws {
+        let token = TokenSigner(secret: "").sign(Claims(read: ["a"]))
+        #expect(try TokenVerifier(secret: "").verify(token, now: now).get().read == ["a"])
+        #expect(verifier.verify(token, now: now) == .failure(.invalidSignature))
+    }
+
     @Test func checksTimesWithoutLeeway() {
         var claims = Claims(expiresAt: now)
         #expect(verifier.verify(signer.sign(claims), now: now) == .failure(.expired))

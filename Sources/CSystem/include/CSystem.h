@@ -72,6 +72,17 @@ int CSystem_sha1(const uint8_t *data, size_t length, uint8_t *out);
 // HMAC with the digest named by `digest` ("SHA256", "SHA384", "SHA512"); out must hold 64 bytes.
 int CSystem_hmac(const char *digest, const uint8_t *key, size_t key_length, const uint8_t *data,
                  size_t length, uint8_t *out);
+// HMAC with the key prepared once, for verifying tokens at every WebSocket upgrade. The one-shot
+// CSystem_hmac looks the MAC implementation and the digest up and hashes the padded key again on every
+// call, three times the cost of hashing a token. Each thread computes with its own copy of the prepared
+// context, made on its first use and freed when the thread exits, so one key serves every event loop
+// without a lock; a copy of a freed key stays with a thread until that thread needs its slot or exits.
+typedef struct CSystem_HMACKey CSystem_HMACKey;
+// `digest` as for CSystem_hmac; NULL when OpenSSL refuses (unknown digest, out of memory).
+CSystem_HMACKey *CSystem_hmac_key_new(const char *digest, const uint8_t *key, size_t key_length);
+void CSystem_hmac_key_free(CSystem_HMACKey *key);
+// The MAC of `data` into `out` (64 bytes); returns its length, or -1 on failure.
+int CSystem_hmac_key_compute(const CSystem_HMACKey *key, const uint8_t *data, size_t length, uint8_t *out);
 // Standard base64 with padding; out must hold 4 * ceil(length / 3) + 1 bytes (a NUL is written).
 int CSystem_base64_encode(const uint8_t *data, size_t length, char *out);
 // Constant-time comparison: 0 when equal. Timing depends only on `length`.

@@ -14,6 +14,16 @@ public enum HMACAlgorithm: String, Sendable, CaseIterable {
         }
     }
 
+    /// Bytes of the MAC (and of a valid signature).
+    var digestSize: Int {
+        switch self {
+        case .hs256: 32
+        case .hs384: 48
+        case .hs512: 64
+        }
+    }
+
+    /// One-shot, for minting tokens; verification uses an `HMACKey` prepared once.
     public func authenticate(_ message: some Collection<UInt8>, key: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 64)
         let input = Array(message)
@@ -27,14 +37,5 @@ public enum HMACAlgorithm: String, Sendable, CaseIterable {
         }
         precondition(length > 0, "OpenSSL HMAC failed")
         return Array(out.prefix(Int(length)))
-    }
-}
-
-/// Equality whose time depends only on the length, so a forger learns nothing from timing.
-func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    if a.isEmpty { return true }
-    return a.withUnsafeBytes { a in
-        b.withUnsafeBytes { b in CSystem_memcmp_consttime(a.baseAddress, b.baseAddress, a.count) == 0 }
     }
 }

@@ -9,20 +9,47 @@ public enum TokenLocator {
             let trimmed = value.trimmingHTTPWhitespace()
             if !trimmed.isEmpty { return String(trimmed) }
         }
-        guard let query = head.target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        // Browsers send their token here on every upgrade. Splitting characters cost more than verifying the
+        // token; in ASCII, which is all the request parser admits, every byte is a character, so the bytes
+        // are split instead, by the same rules.
+        var target = head.target
+        return target.withUTF8 { target in
+            guard target.allSatisfy({ $0 < 0x80 }) else { return characterQueryToken(head.target) }
+            guard let query = target.split(separator: UInt8(ascii: "?"), maxSplits: 1).dropFirst().first else {
+                return nil
+            }
+            for pair in query.split(separator: UInt8(ascii: "&")) {
+                let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+                guard let name = percentDecode(parts[0]), name == "auth" else { continue }
+                guard parts.count == 2, let value = percentDecode(parts[1]), !value.isEmpty else { return nil }
+                return value
+            }
+            return nil
+        }
+    }
+
+    /// The same search over characters, for a target that is not ASCII (made by hand, not parsed), where a
+    /// mark next to a separator can join it into another character.
+    private static func characterQueryToken(_ target: String) -> String? {
+        guard let query = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = percentDecode(parts[0]), name == "auth" else { continue }
-            guard parts.count == 2, let value = percentDecode(parts[1]), !value.isEmpty else { return nil }
+            guard let name = percentDecode(parts[0].utf8), name == "auth" else { continue }
+            guard parts.count == 2, let value = percentDecode(parts[1].utf8), !value.isEmpty else { return nil }
             return value
         }
         return nil
     }
 
     /// URL query decoding: `%XX` and `+` as space; nil for a broken escape or non-UTF-8 result.
-    static func percentDecode(_ text: Substring) -> String? {
+    static func percentDecode(_ text: some Collection<UInt8>) -> String? {
+        // Plain ASCII, as tokens are, is valid UTF-8 as it stands.
+        if text.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "%") }) {
+            return String(decoding: text, as: UTF8.self)
+        }
         var out: [UInt8] = []
-        var bytes = text.utf8.makeIterator()
+        out.reserveCapacity(text.count)
+        var bytes = text.makeIterator()
         while let byte = bytes.next() {
             switch byte {
             case UInt8(ascii: "+"): out.append(0x20)

@@ -15,9 +15,13 @@ public struct TokenSigner: Sendable {
         if let nbf = claims.notBefore { payload += ",\"nbf\":\(nbf)" }
         if let iat = claims.issuedAt { payload += ",\"iat\":\(iat)" }
         payload += "}"
-        let header = "{\"alg\":\"\(algorithm.rawValue)\",\"typ\":\"JWT\"}"
-        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
+        let signingInput = Self.encodedHeader(algorithm) + "." + Base64URL.encode(Array(payload.utf8))
         return signingInput + "." + Base64URL.encode(algorithm.authenticate(Array(signingInput.utf8), key: secret))
+    }
+
+    /// The header segment of every token signed with `algorithm`.
+    static func encodedHeader(_ algorithm: HMACAlgorithm) -> String {
+        Base64URL.encode(Array("{\"alg\":\"\(algorithm.rawValue)\",\"typ\":\"JWT\"}".utf8))
     }
 
     private static func list(_ items: [String]) -> String {

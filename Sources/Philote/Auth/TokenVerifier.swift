@@ -1,36 +1,145 @@
+import CSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Verifies compact JWTs signed with the server's secret (RFC 7519 with RFC 7515 HMAC): the algorithm
 /// is pinned to HS256/384/512, the signature compared in constant time, and claim types checked.
+///
+/// Every WebSocket upgrade verifies a token, so a reconnect storm is mostly this: the token is read as
+/// bytes, the secret is prepared once per algorithm, and the header that nearly every token carries is
+/// recognised without decoding it.
 public struct TokenVerifier: Sendable {
-    private let secret: [UInt8]
+    private let hs256: HMACKey
+    private let hs384: HMACKey
+    private let hs512: HMACKey
+    /// The encoded header `TokenSigner` writes for each algorithm, which the common JWT libraries write
+    /// too: parsing it always gives that algorithm.
+    private let signerHeaders: [(segment: [UInt8], algorithm: HMACAlgorithm)]
 
     public init(secret: String) {
-        self.secret = Array(secret.utf8)
+        let secret = Array(secret.utf8)
+        hs256 = HMACKey(algorithm: .hs256, secret: secret)
+        hs384 = HMACKey(algorithm: .hs384, secret: secret)
+        hs512 = HMACKey(algorithm: .hs512, secret: secret)
+        signerHeaders = HMACAlgorithm.allCases.map { (Array(TokenSigner.encodedHeader($0).utf8), $0) }
     }
 
     /// `now` is Unix seconds; there is no leeway.
     public func verify(_ token: some StringProtocol, now: Int64) -> Result<Claims, TokenError> {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return .failure(.malformed("expected three segments")) }
-        guard let headerBytes = Base64URL.decode(parts[0]), let header = try? JSONParser.parse(headerBytes),
-            case .object = header
-        else { return .failure(.malformed("bad header")) }
-        guard case .string(let name)? = header["alg"], let algorithm = HMACAlgorithm(rawValue: name) else {
-            return .failure(.unsupportedAlgorithm)
+        if let result = token.utf8.withContiguousStorageIfAvailable({ verify(UnsafeRawBufferPointer($0), now: now) }) {
+            return result
         }
-        guard let signature = Base64URL.decode(parts[2]) else { return .failure(.malformed("bad signature encoding")) }
-        let signingInput = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
-        let expected = algorithm.authenticate(signingInput, key: secret)
-        guard constantTimeEquals(signature, expected) else { return .failure(.invalidSignature) }
+        return Array(token.utf8).withUnsafeBytes { verify($0, now: now) }
+    }
+
+    private func verify(_ token: UnsafeRawBufferPointer, now: Int64) -> Result<Claims, TokenError> {
+        guard let (header, payload, signature) = Self.segments(of: token) else {
+            return .failure(.malformed("expected three segments"))
+        }
+        let algorithm: HMACAlgorithm
+        switch self.algorithm(header) {
+        case .success(let named): algorithm = named
+        case .failure(let error): return .failure(error)
+        }
+        let signingInput = UnsafeRawBufferPointer(rebasing: token[..<(header.count + 1 + payload.count)])
+        if let error = check(signature, of: signingInput, algorithm: algorithm) { return .failure(error) }
         // Only a signed payload is parsed: a forger never reaches the JSON parser.
-        guard let payloadBytes = Base64URL.decode(parts[1]), let payload = try? JSONParser.parse(payloadBytes),
+        guard let payloadBytes = Base64URL.decode(payload), let payload = try? JSONParser.parse(payloadBytes),
             case .object = payload
         else { return .failure(.malformed("bad payload")) }
+        return Self.claims(payload, now: now)
+    }
+
+    /// The three dot-separated segments, or nil for any other number of them.
+    private static func segments(
+        of token: UnsafeRawBufferPointer
+    ) -> (header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, signature: UnsafeRawBufferPointer)? {
+        guard let base = token.baseAddress else { return nil }
+        let payloadStart: Int
+        let signatureStart: Int
+        if isASCII(token) {
+            let dot = Int32(UInt8(ascii: "."))
+            guard let firstDot = memchr(base, dot, token.count) else { return nil }
+            payloadStart = base.distance(to: firstDot) + 1
+            guard let secondDot = memchr(base + payloadStart, dot, token.count - payloadStart) else { return nil }
+            signatureStart = base.distance(to: secondDot) + 1
+            guard memchr(base + signatureStart, dot, token.count - signatureStart) == nil else { return nil }
+        } else {
+            // Such a token is refused whatever it holds, but for the reason it always got: the segments were
+            // split on the character ".", and a dot that a combining mark follows (or a prepended mark
+            // precedes) is part of another character.
+            let parts = String(decoding: token, as: UTF8.self).split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return nil }
+            payloadStart = parts[0].utf8.count + 1
+            signatureStart = payloadStart + parts[1].utf8.count + 1
+        }
+        return (
+            UnsafeRawBufferPointer(rebasing: token[..<(payloadStart - 1)]),
+            UnsafeRawBufferPointer(rebasing: token[payloadStart..<(signatureStart - 1)]),
+            UnsafeRawBufferPointer(rebasing: token[signatureStart...])
+        )
+    }
+
+    /// Whether splitting on the byte "." splits on the character ".": in ASCII every byte is a character.
+    private static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        var index = 0
+        var seen: UInt64 = 0
+        while index + 8 <= bytes.count {
+            seen |= base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index += 8
+        }
+        while index < bytes.count {
+            seen |= UInt64(base.load(fromByteOffset: index, as: UInt8.self))
+            index += 1
+        }
+        return seen & 0x8080_8080_8080_8080 == 0
+    }
+
+    /// The header's `alg`; the header must be a JSON object.
+    private func algorithm(_ header: UnsafeRawBufferPointer) -> Result<HMACAlgorithm, TokenError> {
+        for known in signerHeaders where known.segment.count == header.count {
+            if known.segment.withUnsafeBytes({ memcmp($0.baseAddress!, header.baseAddress!, header.count) }) == 0 {
+                return .success(known.algorithm)
+            }
+        }
+        guard let bytes = Base64URL.decode(header), let parsed = try? JSONParser.parse(bytes), case .object = parsed
+        else { return .failure(.malformed("bad header")) }
+        guard case .string(let name)? = parsed["alg"], let algorithm = HMACAlgorithm(rawValue: name) else {
+            return .failure(.unsupportedAlgorithm)
+        }
+        return .success(algorithm)
+    }
+
+    /// Nil when `signature` is the MAC of `signingInput`.
+    private func check(
+        _ signature: UnsafeRawBufferPointer, of signingInput: UnsafeRawBufferPointer, algorithm: HMACAlgorithm
+    ) -> TokenError? {
+        guard let count = Base64URL.decodedCount(signature.count) else { return .malformed("bad signature encoding") }
+        // Another length is refused all the same once its encoding is checked; the length is public, so
+        // deciding by it alone to compute no MAC tells a forger nothing.
+        guard count == algorithm.digestSize else {
+            return Base64URL.decode(signature) == nil ? .malformed("bad signature encoding") : .invalidSignature
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * 64) { buffer in
+            let decoded = buffer.baseAddress!
+            let expected = decoded + 64
+            guard Base64URL.decode(signature, into: decoded) else { return .malformed("bad signature encoding") }
+            key(for: algorithm).authenticate(signingInput, into: expected)
+            return CSystem_memcmp_consttime(decoded, expected, count) == 0 ? nil : .invalidSignature
+        }
+    }
+
+    /// Claims from a signed payload object, with their types and times checked.
+    private static func claims(_ payload: JSONValue, now: Int64) -> Result<Claims, TokenError> {
         var claims = Claims()
-        switch Self.stringList(payload["read"]) {
+        switch stringList(payload["read"]) {
         case .some(let list): claims.read = list
         case .none: return .failure(.invalidClaim("read"))
         }
-        switch Self.stringList(payload["write"]) {
+        switch stringList(payload["write"]) {
         case .some(let list): claims.write = list
         case .none: return .failure(.invalidClaim("write"))
         }
@@ -39,23 +148,37 @@ public struct TokenVerifier: Sendable {
         case .bool(let flag)?: claims.api = flag
         default: return .failure(.invalidClaim("api"))
         }
-        for name in ["exp", "nbf", "iat"] {
-            let seconds: Int64?
-            switch payload[name] {
-            case nil, .null?: seconds = nil
-            case .number(let value, _)? where value >= -9e15 && value <= 9e15: seconds = Int64(value.rounded(.down))
-            default: return .failure(.invalidClaim(name))
-            }
-            switch name {
-            case "exp": claims.expiresAt = seconds
-            case "nbf": claims.notBefore = seconds
-            default: claims.issuedAt = seconds
-            }
+        switch (seconds(payload["exp"]), seconds(payload["nbf"]), seconds(payload["iat"])) {
+        case (.some(let exp), .some(let nbf), .some(let iat)):
+            claims.expiresAt = exp
+            claims.notBefore = nbf
+            claims.issuedAt = iat
+        case (nil, _, _): return .failure(.invalidClaim("exp"))
+        case (_, nil, _): return .failure(.invalidClaim("nbf"))
+        case (_, _, nil): return .failure(.invalidClaim("iat"))
         }
         if let exp = claims.expiresAt, now >= exp { return .failure(.expired) }
         if let nbf = claims.notBefore, now < nbf { return .failure(.notYetValid) }
         if let iat = claims.issuedAt, now < iat { return .failure(.issuedInFuture) }
         return .success(claims)
+    }
+
+    private func key(for algorithm: HMACAlgorithm) -> HMACKey {
+        switch algorithm {
+        case .hs256: hs256
+        case .hs384: hs384
+        case .hs512: hs512
+        }
+    }
+
+    /// A time claim: `.some(nil)` for absent or null, whole seconds for a number within ±9e15 (about 285
+    /// million years), nil for anything else.
+    private static func seconds(_ value: JSONValue?) -> Int64?? {
+        switch value {
+        case nil, .null?: .some(nil)
+        case .number(let value, _)? where value >= -9e15 && value <= 9e15: Int64(value.rounded(.down))
+        default: nil
+        }
     }
 
     /// `[String]` for an array of strings, `[]` for absent or null, nil for anything else.

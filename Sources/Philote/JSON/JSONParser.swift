@@ -27,7 +27,12 @@ public struct JSONParser {
     private func failure(_ reason: String) -> Failure { Failure(reason: reason, offset: index) }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ literal: String) throws(Failure) {
@@ -136,6 +141,18 @@ public struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
+        let negative = bytes[start] == UInt8(ascii: "-")
+        let digits = index - start - (negative ? 1 : 0)
+        if isInteger && digits <= 15 {
+            // Below 2^53, so exactly what Double(text) would give, without the string and strtod: these are
+            // the claims' times.
+            var magnitude: Int64 = 0
+            for digit in bytes[(negative ? start + 1 : start)..<index] {
+                magnitude = magnitude * 10 + Int64(digit - 0x30)
+            }
+            let value = Double(magnitude)
+            return .number(negative ? -value : value, isInteger: true)
+        }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw failure("number out of range") }
         return .number(value, isInteger: isInteger)
@@ -145,7 +162,18 @@ public struct JSONParser {
 
     private mutating func parseString() throws(Failure) -> String {
         index += 1  // opening quote
-        var out: [UInt8] = []
+        // Keys and claims are mostly plain ASCII: such a string is made straight from the input.
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { break }
+            index += 1
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            index += 1
+            return String(decoding: bytes[start..<(index - 1)], as: UTF8.self)
+        }
+        var out = Array(bytes[start..<index])
         var utf8 = UTF8Validator()
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }
@@ -175,7 +203,8 @@ public struct JSONParser {
             case 0x00..<0x20:
                 throw failure("control character in string")
             default:
-                guard utf8.validate(CollectionOfOne(byte)) else { throw failure("invalid UTF-8 in string") }
+                // One byte through the raw-buffer overload: the Sequence one copies its input into an array.
+                guard withUnsafeBytes(of: byte, { utf8.validate($0) }) else { throw failure("invalid UTF-8 in string") }
                 out.append(byte)
                 index += 1
             }
