@@ -36,7 +36,7 @@ final class RedisLink: EventHandler, @unchecked Sendable {
     private let logger: Logger
     /// Connect, command and ping timeout (ms).
     private let timeout: UInt64
-    /// Sends PING every second while idle, to notice a Redis that stopped answering. Only on a link that
+    /// Sends PING every second, to notice a Redis that stopped answering. Only on a link that
     /// is not subscribed: in subscribe mode a PING's reply could be mistaken for a pushed message.
     private let pings: Bool
     weak var delegate: RedisLinkDelegate?
@@ -57,7 +57,6 @@ final class RedisLink: EventHandler, @unchecked Sendable {
     private var pingSentAt: UInt64?
     /// PUBLISH bytes handed to hiredis whose replies have not come back: the queue toward Redis.
     private(set) var pendingBytes = 0
-    private var stopped = false
 
     init(endpoint: RedisEndpoint, role: String, loop: EventLoop, logger: Logger, timeout: UInt64, pings: Bool) {
         self.endpoint = endpoint
@@ -72,9 +71,9 @@ final class RedisLink: EventHandler, @unchecked Sendable {
 
     // MARK: Connecting
 
-    /// Starts connecting now; afterwards the link keeps itself connected until `stop`.
+    /// Starts connecting now; afterwards the link keeps itself connected for the life of the process.
     func start() {
-        guard state == .idle, !stopped else { return }
+        guard state == .idle else { return }
         generation += 1
         let attempt = generation
         state = .connecting
@@ -149,13 +148,7 @@ final class RedisLink: EventHandler, @unchecked Sendable {
         command(["PING"], redisHandshakeReplied, privdata: UnsafeMutableRawPointer(bitPattern: 1))
     }
 
-    /// Closes the connection for good (shutdown).
-    func stop() {
-        stopped = true
-        close(because: "stopping")
-    }
-
-    /// Closes the current connection; the link reconnects after back-off unless stopped. Safe inside a reply
+    /// Closes the current connection; the link reconnects after back-off. Safe inside a reply
     /// callback: hiredis then frees the context once the callback returns.
     func close(because reason: String) {
         guard let context else { return }
@@ -177,7 +170,6 @@ final class RedisLink: EventHandler, @unchecked Sendable {
         }
         failures += 1
         delegate?.linkLost(self)
-        guard !stopped else { return }
         // 100 ms doubling to 5 s: quick after a blip, gentle during a long outage.
         let delay = min(5000, 100 << min(failures - 1, 6))
         let attempt = generation
