@@ -397,22 +397,24 @@ public final class Connection: EventHandler {
             return
         }
         let buffer = loop.readBuffer
-        let count: Int
+        guard let count = readSocket(into: buffer) else { return }
+        received(UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
+    }
+
+    /// One read from the socket: the number of bytes, or nil when there is nothing to read or the connection
+    /// has ended (closed here: a read error, or the peer's FIN, which without a close frame, or over TLS a
+    /// close_notify, is an abnormal closure or a truncated stream).
+    @inline(__always)
+    private func readSocket(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         do {
             switch try Socket.read(fd, into: buffer) {
-            case .wouldBlock: return
-            case .processed(let read): count = read
+            case .wouldBlock: return nil
+            case .processed(let read) where read > 0: return read
+            case .processed: break
             }
-        } catch {
-            closeNow()
-            return
-        }
-        if count == 0 {
-            // FIN from the peer: in the open phase that is an abnormal closure (no close frame).
-            closeNow()
-            return
-        }
-        received(UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
+        } catch {}
+        closeNow()
+        return nil
     }
 
     /// Plaintext from the peer, from the socket or from TLS.
@@ -447,21 +449,8 @@ public final class Connection: EventHandler {
         }
         let buffer = loop.readBuffer
         let held = tls.partialRecord.count
-        let count: Int
-        do {
-            switch try Socket.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[held...])) {
-            case .wouldBlock:
-                updateInterest()
-                return
-            case .processed(let read): count = read
-            }
-        } catch {
-            closeNow()
-            return
-        }
-        if count == 0 {
-            // FIN without close_notify: a truncated stream ends the connection.
-            closeNow()
+        guard let count = readSocket(into: UnsafeMutableRawBufferPointer(rebasing: buffer[held...])) else {
+            if phase != .closed { updateInterest() }
             return
         }
         if held > 0 {
