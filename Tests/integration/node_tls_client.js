@@ -6,7 +6,8 @@
 //   URL_A / URL_B: wss://localhost:PORT/...?auth=TOKEN
 //   CA_FILE: PEM of the certificate authority to trust ("-": Node's default trust store only, which must fail)
 //   DATA_A / DATA_B: what A and B publish (plain ASCII without characters JSON escapes).
-// Both clients offer ALPN http/1.1.
+// Both clients offer ALPN http/1.1. The environment may pin the protocol and suite: TLS_VERSION (e.g.
+// TLSv1.2) and TLS_CIPHERS (OpenSSL names; TLS 1.3 suites such as TLS_CHACHA20_POLY1305_SHA256 too).
 //
 // stdout: one JSON summary line
 //   {"ok":true|false,"error":..., "a":{...}, "b":{...}}
@@ -40,6 +41,11 @@ function finish(error) {
 setTimeout(() => finish('timeout'), 15000).unref();
 
 const tlsOptions = { ALPNProtocols: ['http/1.1'] };
+if (process.env.TLS_VERSION) {
+  tlsOptions.minVersion = process.env.TLS_VERSION;
+  tlsOptions.maxVersion = process.env.TLS_VERSION;
+}
+if (process.env.TLS_CIPHERS) tlsOptions.ciphers = process.env.TLS_CIPHERS;
 if (caFile !== '-') tlsOptions.ca = fs.readFileSync(caFile);
 
 function client(name, url) {

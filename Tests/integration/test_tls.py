@@ -783,10 +783,12 @@ def node():
     return path
 
 
-def run_node(node, server, ca, channel="node-tls", data_a="from node a", data_b="from node b " + "z" * 40000):
+def run_node(node, server, ca, channel="node-tls", data_a="from node a", data_b="from node b " + "z" * 40000,
+             **tls):
     tok = token(read=[channel], write=[channel])
     url = f"wss://localhost:{server.port}/node?auth={quote(tok, safe='')}"
-    done = run([node, str(NODE_SCRIPT), url, url, str(ca), channel, data_a, data_b], env=node_env(), timeout=40)
+    done = run([node, str(NODE_SCRIPT), url, url, str(ca), channel, data_a, data_b], env={**node_env(), **tls},
+               timeout=40)
     lines = done.stdout.strip().splitlines()
     assert lines, f"no output from node: {done.stderr}"
     return done.returncode, json.loads(lines[-1])
@@ -803,6 +805,26 @@ def test_node_ws_over_wss_with_the_test_ca(tls_server, pki, node):
         assert state["alpn"] == "http/1.1", state
         assert state["serial"].upper() == pki.serial_a, state
         assert state["closeCode"] == 1000, state
+    assert server.stop() == 0, server.log_text()
+
+
+@pytest.mark.parametrize("version,cipher", [
+    ("TLSv1.3", "TLS_AES_128_GCM_SHA256"),
+    ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+    ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256"),
+    ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"),
+    ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384"),
+    ("TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305"),
+])
+def test_node_ws_over_every_suite_the_record_layer_seals(tls_server, pki, node, version, cipher):
+    # After the handshake the server seals and opens records itself: each suite carries messages both ways,
+    # one of them several records long (40,000 bytes), and the close handshake.
+    server = tls_server()
+    status, summary = run_node(node, server, pki.ca, data_a="x" * 20000, TLS_VERSION=version, TLS_CIPHERS=cipher)
+    assert status == 0 and summary["ok"], summary
+    for name in ("a", "b"):
+        assert (summary[name]["version"], summary[name]["cipher"]) == (version, cipher), summary[name]
+        assert summary[name]["closeCode"] == 1000, summary[name]
     assert server.stop() == 0, server.log_text()
 
 
