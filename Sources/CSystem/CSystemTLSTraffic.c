@@ -319,8 +319,26 @@ size_t CSystem_tls_record_overhead(const CSystem_TLSTraffic *traffic) {
            (traffic->version == TLS1_3_VERSION ? 1 : 0);
 }
 
+// The checks a record's header allows before its body arrives: version, content type. TLS 1.3 protects everything
+// as application data; a ChangeCipherSpec after the handshake is unexpected in either version (RFC 8446
+// section 5, RFC 5246 section 7.1). 0 when acceptable, else the alert to send.
+static int header_alert(const CSystem_TLSTraffic *traffic, const uint8_t *header) {
+    if (header[1] != 3 || header[2] != 3) return ALERT_PROTOCOL_VERSION;
+    uint8_t outer = header[0];
+    if (traffic->version == TLS1_3_VERSION ? outer != SSL3_RT_APPLICATION_DATA
+                                           : outer != SSL3_RT_ALERT && outer != SSL3_RT_HANDSHAKE &&
+                                                 outer != SSL3_RT_APPLICATION_DATA) {
+        return ALERT_UNEXPECTED_MESSAGE;
+    }
+    return 0;
+}
+
 int CSystem_tls_record_length(const CSystem_TLSTraffic *traffic, const void *record) {
     const uint8_t *header = record;
+    // Refused from its first five bytes: a peer sending something that is not a record (say, cleartext HTTP)
+    // is not left waiting for a body its "length" made up.
+    int alert = header_alert(traffic, header);
+    if (alert) return -alert;
     size_t length = (size_t)header[3] << 8 | header[4];
     // RFC 8446 section 5.2 and RFC 5246 section 6.2.3: the largest ciphertext a peer may send.
     size_t limit = MAX_PLAINTEXT + (traffic->version == TLS1_3_VERSION ? 256 : 2048);
@@ -381,14 +399,9 @@ int CSystem_tls_open(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, v
                      uint8_t *type, size_t *offset) {
     uint8_t *record = bytes;
     int tls13 = traffic->version == TLS1_3_VERSION;
-    if (record[1] != 3 || record[2] != 3) return -ALERT_PROTOCOL_VERSION;
-    // TLS 1.3 protects everything as application data; a ChangeCipherSpec after the handshake is unexpected in
-    // either version (RFC 8446 section 5, RFC 5246 section 7.1).
+    int alert = header_alert(traffic, record);
+    if (alert) return -alert;
     uint8_t outer = record[0];
-    if (tls13 ? outer != SSL3_RT_APPLICATION_DATA
-              : outer != SSL3_RT_ALERT && outer != SSL3_RT_HANDSHAKE && outer != SSL3_RT_APPLICATION_DATA) {
-        return -ALERT_UNEXPECTED_MESSAGE;
-    }
     size_t explicit_length = (size_t)explicit_nonce_length(traffic);
     if (length < HEADER_LENGTH + explicit_length + TAG_LENGTH) return -ALERT_BAD_RECORD_MAC;
     size_t cipher_length = length - HEADER_LENGTH - explicit_length - TAG_LENGTH;

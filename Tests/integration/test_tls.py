@@ -1388,6 +1388,29 @@ def test_corrupted_record_is_closed(guarded, pki):
     assert_healthy(server, pki, baseline)
 
 
+AFTER_HANDSHAKE = {
+    "change cipher spec": b"\x14\x03\x03\x00\x01\x01",
+    "wrong record version": b"\x17\x03\x01\x00\x20" + bytes(32),
+    "record longer than TLS allows": b"\x17\x03\x03\x48\x01" + bytes(64),
+    "record shorter than its tag": b"\x17\x03\x03\x00\x05" + bytes(5),
+    "empty record": b"\x17\x03\x03\x00\x00",
+    "unknown content type": b"\x63\x03\x03\x00\x20" + bytes(32),
+    "cleartext HTTP": b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(AFTER_HANDSHAKE))
+def test_bad_records_after_the_handshake_are_closed(guarded, pki, kind):
+    # Past the handshake the server parses records itself (OpenSSL is gone): each of these ends the connection
+    # at once, and nothing else is disturbed.
+    server, baseline = guarded
+    client = open_websocket(server, pki)
+    client.sock.sendall(AFTER_HANDSHAKE[kind])
+    closed_within(client.sock, 5)
+    client.close()
+    assert_healthy(server, pki, baseline)
+
+
 def test_bad_input_storm_leaves_nothing_behind_and_a_subscriber_keeps_receiving(guarded, pki):
     """Dozens of each kind of bad input at once while a TLS subscriber receives: every bad connection is closed,
     the subscriber misses nothing, and the descriptor count comes back to where it started."""

@@ -157,8 +157,8 @@ CSystem_TLSCiphers *CSystem_tls_ciphers_new(void);
 void CSystem_tls_ciphers_free(CSystem_TLSCiphers *ciphers);
 // Bytes a sealed record adds to its plaintext.
 size_t CSystem_tls_record_overhead(const CSystem_TLSTraffic *traffic);
-// From a record's 5-byte header: the length of what follows it, or -record_overflow (an alert number) when it is
-// longer than a peer may send.
+// From a record's 5-byte header: the length of what follows it, or minus the alert to send when the header is
+// already wrong (protocol_version, unexpected_message) or announces more than a peer may send (record_overflow).
 int CSystem_tls_record_length(const CSystem_TLSTraffic *traffic, const void *header);
 // Seals `length` (at most 16384) bytes of content `type` into one record at `out` (length plus the overhead);
 // returns the record's length, or -1.
