@@ -327,4 +327,38 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         #expect(!pair.server.failed)
         #expect(pair.server.unsent.count == 2 + Int(CSystem_tls_record_overhead(pair.server.traffic)))
     }
+
+    @Test func headerThatIsNotARecordIsRefusedBeforeItsBody() {
+        for suite in [suites[0], suites[3]] {
+            let pair = Pair(suite)
+            pair.handshake()
+            // "GET /" reads as a record of type 'G', version "ET", 8,239 bytes long: refused at once.
+            #expect(pair.serverOpen(Array("GET /".utf8)).records == [.failure])
+        }
+    }
+
+    /// Damaged copies of real records (one bit flipped, cut short, bytes inserted or dropped): each is refused
+    /// or waited on, never delivered as different data, never a crash.
+    @Test(arguments: suites)
+    func damagedRecordsNeverDeliverOtherData(suite: Suite) {
+        var generator = SystemRandomNumberGenerator()
+        let message = pattern(600)
+        for round in 0..<40 {
+            let pair = Pair(suite)
+            pair.handshake()
+            pair.clientWrite(message)
+            var bytes = pair.serverReceive()
+            switch round % 4 {
+            case 0:
+                let bit = Int.random(in: 0..<(bytes.count * 8), using: &generator)
+                bytes[bit / 8] ^= UInt8(1 << (bit % 8))
+            case 1: bytes.removeLast(Int.random(in: 1..<bytes.count, using: &generator))
+            case 2: bytes.insert(UInt8.random(in: 0...255, using: &generator), at: Int.random(in: 0..<bytes.count))
+            default: bytes.remove(at: Int.random(in: 0..<bytes.count, using: &generator))
+            }
+            let (data, records) = pair.serverOpen(bytes)
+            #expect(data.isEmpty, "round \(round): damaged record delivered \(data.count) bytes")
+            #expect(records.last == .failure || records.last == .needMore)
+        }
+    }
 }
