@@ -98,7 +98,7 @@ public struct RequestHeadParser: Sendable {
         let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return bad("malformed request line") }
         let method = parts[0], target = parts[1], version = parts[2]
-        guard !method.isEmpty, method.allSatisfy(isTokenByte) else { return bad("malformed method") }
+        guard !method.isEmpty, method.allSatisfy(HTTPToken.isTokenByte) else { return bad("malformed method") }
         guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             return bad("malformed request target")
         }
@@ -111,7 +111,7 @@ public struct RequestHeadParser: Sendable {
             guard let colon = line.firstIndex(of: 0x3A) else { return bad("header line without a colon") }
             let name = line[line.startIndex..<colon]
             // Whitespace before the colon and obsolete line folding are both refused (RFC 9112 section 5).
-            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return bad("malformed header name") }
+            guard !name.isEmpty, name.allSatisfy(HTTPToken.isTokenByte) else { return bad("malformed header name") }
             var value = line[(colon + 1)...]
             while let first = value.first, first == 0x20 || first == 0x09 { value.removeFirst() }
             while let last = value.last, last == 0x20 || last == 0x09 { value.removeLast() }
@@ -130,15 +130,4 @@ public struct RequestHeadParser: Sendable {
         (0x30...0x39).contains(byte) ? Int(byte - 0x30) : nil
     }
 
-    /// RFC 9110 `tchar`.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            true
-        default: false
-        }
-    }
 }
