@@ -86,12 +86,12 @@ final class RedisBroker: @unchecked Sendable {
     /// Sends a local publish to the other servers. On `loop`.
     func publish(_ frame: SharedFrame, to channel: [UInt8]) {
         let shard = shards[ring.shard(for: channel)]
-        let envelope = BrokerEnvelope.seal(frame, origin: serverID)
         guard shard.publisher.isReady else {
             status.drop(.disconnected)
             return
         }
-        guard shard.publisher.pendingBytes + envelope.count <= maxPending else {
+        // Checked before the envelope is made: a publish that is dropped costs no allocation.
+        guard shard.publisher.pendingBytes + BrokerEnvelope.headerSize + frame.length <= maxPending else {
             status.drop(.queueFull)
             if !dropping {
                 dropping = true
@@ -105,7 +105,7 @@ final class RedisBroker: @unchecked Sendable {
             dropping = false
             logger.info("redis is keeping up again", ["redis": shard.label])
         }
-        if shard.publisher.publish(channel: key(for: channel), payload: envelope) {
+        if shard.publisher.publish(channel: key(for: channel), payload: BrokerEnvelope.seal(frame, origin: serverID)) {
             status.published.add(fromOwner: 1)
         } else {
             status.drop(.disconnected)

@@ -257,14 +257,24 @@ final class RedisLink: EventHandler, @unchecked Sendable {
         return status == REDIS_OK
     }
 
-    /// PUBLISH `payload` to `channel`; its bytes count toward `pendingBytes` until Redis answers.
+    /// PUBLISH `payload` to `channel`; its bytes count toward `pendingBytes` until Redis answers. The arguments
+    /// are handed to hiredis where they lie (no joined copy, as `command` makes): this runs once per publish.
     func publish(channel: [UInt8], payload: [UInt8]) -> Bool {
+        guard let context else { return false }
         let size = channel.count + payload.count
-        guard
-            command(
-                [RedisLink.publishWord, channel, payload], redisPublished,
-                privdata: UnsafeMutableRawPointer(bitPattern: size))
-        else { return false }
+        let status = RedisLink.publishWord.withUnsafeBufferPointer { word in
+            channel.withUnsafeBufferPointer { channel in
+                payload.withUnsafeBufferPointer { payload in
+                    var pointers: [UnsafePointer<CChar>?] = [word, channel, payload].map {
+                        UnsafeRawPointer($0.baseAddress).map { $0.assumingMemoryBound(to: CChar.self) }
+                    }
+                    let lengths = [word.count, channel.count, payload.count]
+                    return redisAsyncCommandArgv(
+                        context, redisPublished, UnsafeMutableRawPointer(bitPattern: size), 3, &pointers, lengths)
+                }
+            }
+        }
+        guard status == REDIS_OK else { return false }
         pendingBytes += size
         return true
     }
