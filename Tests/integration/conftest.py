@@ -1,5 +1,6 @@
 """Shared fixtures: start the real `philote` binary on a kernel-chosen port and stop it by PID."""
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -53,11 +54,18 @@ class ServerProcess:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def rss_kib(self):
+        return self._status_kib("VmRSS")
+
+    def peak_rss_kib(self):
+        """The most resident memory the process has had (VmHWM)."""
+        return self._status_kib("VmHWM")
+
+    def _status_kib(self, field):
         with open(f"/proc/{self.pid}/status") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no {field}")
 
     def stop(self, timeout=15):
         """SIGTERM, then the exit status (the server must exit 0 on its own)."""
@@ -99,3 +107,25 @@ def echo_server(start_server):
     server = start_server("echo", HANDSHAKE_TIMEOUT="1", CLOSE_TIMEOUT="1", LOGLEVEL="debug")
     yield server
     assert server.stop() == 0, server.log_text()
+
+
+NODE_PATH = "/usr/share/nodejs"  # where Debian's node-ws installs `ws`
+
+
+def node_env():
+    """The environment for a Node client script: Debian's `ws` on NODE_PATH."""
+    env = dict(os.environ)
+    env["NODE_PATH"] = os.pathsep.join(p for p in (NODE_PATH, env.get("NODE_PATH")) if p)
+    return env
+
+
+@pytest.fixture(scope="session")
+def node():
+    """The node binary, checked to find Debian's `ws` module."""
+    path = shutil.which("node") or shutil.which("nodejs")
+    if path is None:
+        pytest.fail("node is not installed (apt-get install nodejs node-ws)")
+    check = subprocess.run([path, "-e", "require('ws')"], env=node_env(), capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        pytest.fail("Node's ws module is missing (apt-get install node-ws): " + check.stderr)
+    return path

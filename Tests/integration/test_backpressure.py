@@ -87,13 +87,6 @@ def close_code_after_drain(client, timeout=20.0):
             return struct.unpack("!H", data[:2])[0], data[2:].decode()
 
 
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
-
 
 def publish_in_background(publisher, count, size, progress, window):
     """Publishes while the test reads, never more than `window` messages ahead of the slowest reader
@@ -159,14 +152,14 @@ def test_stalled_subscriber_memory_is_bounded_by_max_backpressure(start_server):
     stalled = stalled_socket(server.port)
     readers = [connect(server.port, token(read=[CHANNEL])) for _ in range(20)]
     publisher = connect(server.port, token(write=[CHANNEL]))
-    before = vm_hwm_kib(server.pid)
+    before = server.peak_rss_kib()
     # 24 MiB published: without the limit the stalled subscriber's queue would hold nearly all of it.
     count, size = 1200, 20_000
     progress = Progress()
     sender = publish_in_background(publisher, count, size, progress, window=16)
     read_until([r.sock for r in readers], count * delivery_length(payload(0, size)), deadline_s=120, progress=progress)
     sender.join(10)
-    growth_kib = vm_hwm_kib(server.pid) - before
+    growth_kib = server.peak_rss_kib() - before
     # The limit plus room for frames in flight to the readers and allocator slack; far below 24 MiB.
     assert growth_kib < (limit >> 10) + 6 * 1024, f"peak RSS grew by {growth_kib} KiB"
     assert close_code_after_drain(stalled) == (1008, "slow consumer")

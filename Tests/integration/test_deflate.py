@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BINARY
+from conftest import BINARY, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, message_bytes, publish
 from tokens import SECRET, token
 from wsraw import RawClient, encode_frame, upgrade_request
@@ -33,7 +33,6 @@ from wsraw import RawClient, encode_frame, upgrade_request
 HERE = Path(__file__).resolve().parent
 PAGE = HERE.parent / "browser" / "deflate.html"
 NODE_SCRIPT = HERE / "node_deflate_client.js"
-NODE_PATH = "/usr/share/nodejs"
 
 TEXT, BINARY_OP, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 RSV1, RSV2, RSV3 = 4, 2, 1  # wsraw's `rsv` argument: bits 6, 5, 4 of the first byte
@@ -192,13 +191,6 @@ def wait_closed(server, path, count=1, timeout=10.0):
             raise AssertionError(f"no closing line for {path} within {timeout} s:\n{server.log_text()[-3000:]}")
         time.sleep(0.02)
 
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
 
 
 @pytest.fixture
@@ -523,10 +515,10 @@ def test_compression_bomb_is_refused_without_memory_growth(pubsub):
     zeros = b"\0" * (1 << 20)
     bomb = b"".join(compressor.compress(zeros) for _ in range(50)) + compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
     assert len(bomb) < 65536  # within MAX_MESSAGE_SIZE as sent: only its inflated size is too big
-    before = vm_hwm_kib(server.pid)
+    before = server.peak_rss_kib()
     attacker.send_frame(BINARY_OP, bomb, rsv=RSV1)
     expect_close(attacker, 1009)
-    grown = vm_hwm_kib(server.pid) - before
+    grown = server.peak_rss_kib() - before
     assert grown < 4096, f"peak RSS grew by {grown} KiB for a 50 MB bomb"
     # Nothing reached the subscriber, and the server carries on.
     publisher, _ = open_raw(server.port, "/pub", ["permessage-deflate"], token(write=["c"]))
@@ -738,16 +730,8 @@ def test_python_websockets_both_directions(pubsub, monkeypatch):
     assert_compressed_both_ways(server, ["/py-a", "/py-b"])
 
 
-def node_env():
-    env = dict(os.environ)
-    env["NODE_PATH"] = os.pathsep.join(p for p in (NODE_PATH, env.get("NODE_PATH")) if p)
-    return env
 
-
-def test_node_ws_both_directions(pubsub):
-    node = shutil.which("node") or shutil.which("nodejs")
-    if node is None:
-        pytest.fail("node is not installed (apt-get install nodejs node-ws)")
+def test_node_ws_both_directions(pubsub, node):
     server = pubsub()
     both = token(read=["node"], write=["node"])
     # Both at least ws's default threshold (1024 bytes), so ws would compress them under any parameters.

@@ -4,16 +4,14 @@ node_echo_client.js runs the whole matrix (text and binary, 0 B to 1 MiB, fragme
 against `philote echo` and prints one JSON summary line; it exits 0 only when every case passed.
 """
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import node_env
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "node_echo_client.js"
-NODE_PATH = "/usr/share/nodejs"  # where Debian's node-ws installs `ws`
 MAX_MESSAGE_SIZE = 2 * 1024 * 1024
 
 EXPECTED_CASES = (
@@ -23,21 +21,6 @@ EXPECTED_CASES = (
 )
 
 
-def node_env():
-    env = dict(os.environ)
-    env["NODE_PATH"] = os.pathsep.join(p for p in (NODE_PATH, env.get("NODE_PATH")) if p)
-    return env
-
-
-@pytest.fixture(scope="module")
-def node():
-    path = shutil.which("node") or shutil.which("nodejs")
-    if path is None:
-        pytest.fail("node is not installed (apt-get install nodejs node-ws)")
-    check = subprocess.run([path, "-e", "require('ws')"], env=node_env(), capture_output=True, text=True, timeout=30)
-    if check.returncode != 0:
-        pytest.fail("Node's ws module is missing (apt-get install node-ws): " + check.stderr)
-    return path
 
 
 def test_node_ws_echo_matrix(node, start_server):

@@ -3,9 +3,7 @@ and Node's `ws` (Debian's node-ws, driven through node_pubsub_client.js). Auth b
 publish, receive, error replies and refusals, across both clients and our raw one."""
 import asyncio
 import json
-import os
 import queue
-import shutil
 import signal
 import subprocess
 import threading
@@ -19,28 +17,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from pubsub_helpers import DELIVERY, UUID4, close_politely, connect, publish, recv_delivery
 from tokens import SECRET, make_token, now, token
+from conftest import node_env
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "node_pubsub_client.js"
-NODE_PATH = "/usr/share/nodejs"
 TIMEOUT = 15.0
 
 
-def node_env():
-    env = dict(os.environ)
-    env["NODE_PATH"] = os.pathsep.join(p for p in (NODE_PATH, env.get("NODE_PATH")) if p)
-    return env
-
-
-@pytest.fixture(scope="module")
-def node():
-    path = shutil.which("node") or shutil.which("nodejs")
-    if path is None:
-        pytest.fail("node is not installed (apt-get install nodejs node-ws)")
-    check = subprocess.run([path, "-e", "require('ws')"], env=node_env(), capture_output=True, text=True, timeout=30)
-    if check.returncode != 0:
-        pytest.fail("Node's ws module is missing (apt-get install node-ws): " + check.stderr)
-    return path
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.asyncio.client import connect as ws_connect
 
-from conftest import BINARY
+from conftest import BINARY, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, frame, message_bytes, recv_delivery
 from tokens import SECRET, token
 from wsraw import Closed, RawClient, upgrade_request
@@ -34,7 +34,6 @@ from wsraw import Closed, RawClient, upgrade_request
 HERE = Path(__file__).resolve().parent
 PAGE = HERE.parent / "browser" / "tls.html"
 NODE_SCRIPT = HERE / "node_tls_client.js"
-NODE_PATH = "/usr/share/nodejs"
 
 RELOADED = 'msg="TLS certificate reloaded"'
 REFUSED = 'msg="TLS reload refused, keeping the current certificate"'
@@ -766,21 +765,6 @@ def test_sigterm_drains_tls_clients_with_1001(tls_server, pki):
 # --- Node ws ----------------------------------------------------------------------------------------------------
 
 
-def node_env():
-    env = dict(os.environ)
-    env["NODE_PATH"] = os.pathsep.join(p for p in (NODE_PATH, env.get("NODE_PATH")) if p)
-    return env
-
-
-@pytest.fixture(scope="module")
-def node():
-    path = shutil.which("node") or shutil.which("nodejs")
-    if path is None:
-        pytest.fail("node is not installed (apt-get install nodejs node-ws)")
-    check = run([path, "-e", "require('ws')"], env=node_env(), timeout=30)
-    if check.returncode != 0:
-        pytest.fail("Node's ws module is missing (apt-get install node-ws): " + check.stderr)
-    return path
 
 
 def run_node(node, server, ca, channel="node-tls", data_a="from node a", data_b="from node b " + "z" * 40000,
