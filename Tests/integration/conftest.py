@@ -2,6 +2,7 @@
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -129,3 +130,23 @@ def node():
     if check.returncode != 0:
         pytest.fail("Node's ws module is missing (apt-get install node-ws): " + check.stderr)
     return path
+
+
+def free_port():
+    """A loopback TCP port nothing listens on right now (for a server that must be given one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_listening(port, process, limit=10.0):
+    """Polls until the port accepts TCP connections (bounded), for servers whose log says nothing at start."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited with {process.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("server never listened")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BINARY
+from conftest import BINARY, free_port, wait_listening
 from pubsub_helpers import (CLOSE, Closed, attempt, close_politely, connect, event_loops, http_request, publish,
                             recv_delivery, recv_error, send_raw)
 from tokens import SECRET, distinctive, now, token
@@ -30,23 +30,6 @@ def run_binary(env, args=(), timeout=10):
     return done.returncode, done.stdout + done.stderr
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port, process, limit=10.0):
-    """Polls until the port accepts TCP connections (bounded), for servers whose log says nothing at start."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("server never listened")
 
 
 # --- SECRET ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BINARY, ROOT
+from conftest import BINARY, ROOT, free_port, wait_listening
 from pubsub_helpers import (CLOSE, close_politely, connect, event_loops, expect_silence, http_request, publish,
                             recv_delivery, recv_error, recv_text, refused)
 from tokens import SECRET, distinctive, now, token
@@ -85,22 +85,6 @@ def wait_for_metric(port, name, at_least, limit=15.0, **labels):
         time.sleep(0.05)
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port, process, limit=10.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("server never listened")
 
 
 # --- health and readiness -----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from pubsub_helpers import (
     TEXT, Sender, close_politely, connect, expect_silence, frame, http_request, message_bytes, publish,
     read_all, recv_delivery, recv_error, recv_text,
 )
-from redis_helpers import Redis, free_port, redis_server, shared_redis, unique_prefix, wait_until  # noqa: F401
+from conftest import free_port
+from redis_helpers import Redis, redis_server, shared_redis, unique_prefix, wait_until  # noqa: F401
 from test_deflate import compressible, open_raw, recv_compressed, recv_plain
 from test_ordering import spread_subscribers
 from tokens import SECRET, token
