@@ -13,11 +13,9 @@ import os
 import random
 import re
 import selectors
-import shutil
 import signal
 import struct
 import subprocess
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -25,13 +23,13 @@ from urllib.parse import quote
 
 import pytest
 
+from browser_helpers import chromium_exchange
 from conftest import BINARY, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, message_bytes, publish
 from tokens import SECRET, token
 from wsraw import RawClient, encode_frame, upgrade_request
 
 HERE = Path(__file__).resolve().parent
-PAGE = HERE.parent / "browser" / "deflate.html"
 NODE_SCRIPT = HERE / "node_deflate_client.js"
 
 TEXT, BINARY_OP, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -754,27 +752,13 @@ def test_node_ws_both_directions(pubsub, node):
 
 
 def test_chromium_both_directions(pubsub):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed (apt-get install chromium)")
     server = pubsub()
     both = token(read=["browser"], write=["browser"])
-    url = f"file://{PAGE}?port={server.port}&token={quote(both, safe='')}&channel=browser"
-    with tempfile.TemporaryDirectory(prefix="philote-chromium-") as profile:
-        try:
-            run = subprocess.run(
-                ["timeout", "30", chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                 f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", url],
-                capture_output=True, text=True, timeout=40)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"chromium did not exit: {error.stderr!r}")
-    output = run.stdout + run.stderr
-    results = re.findall(r"WSRESULT ([^\"]*)", output)
-    assert len(results) == 1, output[-3000:]
-    outcome = results[0].split()
-    assert outcome[0] == "ok", results[0]
+    result = chromium_exchange(server.port, both, "browser")
+    outcome = result.split()
+    assert outcome[0] == "ok", result
     squeezed = PLAIN.replace(" ", "")
-    assert outcome[1:] == [f"ext_a={squeezed}", f"ext_b={squeezed}"], results[0]
+    assert outcome[1:] == [f"ext_a={squeezed}", f"ext_b={squeezed}"], result
     # The server's view: both of the browser's connections negotiated deflate and compressed both ways.
     assert_compressed_both_ways(server, ["/browser-a", "/browser-b"])
     refused = [line for line in server.log_text().splitlines() if "handshake refused" in line]

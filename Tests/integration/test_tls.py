@@ -16,7 +16,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,13 +25,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.asyncio.client import connect as ws_connect
 
+from browser_helpers import chromium_exchange
 from conftest import BINARY, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, frame, message_bytes, recv_delivery
 from tokens import SECRET, token
 from wsraw import Closed, RawClient, upgrade_request
 
 HERE = Path(__file__).resolve().parent
-PAGE = HERE.parent / "browser" / "tls.html"
 NODE_SCRIPT = HERE / "node_tls_client.js"
 
 RELOADED = 'msg="TLS certificate reloaded"'
@@ -823,24 +822,9 @@ def test_node_ws_without_the_ca_fails_verification(tls_server, pki, node):
 # --- headless Chromium --------------------------------------------------------------------------------------
 
 
-def run_chromium(server, pki, extra_flags):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed (apt-get install chromium)")
-    channel = "browser-tls"
-    tok = token(read=[channel], write=[channel])
-    url = f"file://{PAGE}?port={server.port}&token={quote(tok, safe='')}&channel={channel}&host=localhost"
-    with tempfile.TemporaryDirectory(prefix="philote-chromium-") as profile:
-        try:
-            done = run(["timeout", "30", chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *extra_flags, url],
-                       timeout=40)
-        except subprocess.TimeoutExpired as error:
-            pytest.fail(f"chromium did not exit: {error.stderr!r}")
-    output = done.stdout + done.stderr
-    results = re.findall(r"WSRESULT ([^\"]*)", output)
-    assert len(results) == 1, output[-3000:]
-    return results[0].strip()
+def run_chromium(server, extra_flags):
+    tok = token(read=["browser-tls"], write=["browser-tls"])
+    return chromium_exchange(server.port, tok, "browser-tls", scheme="wss", host="localhost", flags=extra_flags)
 
 
 def test_chromium_over_wss_trusting_the_server_key(tls_server, pki):
@@ -848,8 +832,8 @@ def test_chromium_over_wss_trusting_the_server_key(tls_server, pki):
     receives over wss://localhost."""
     server = tls_server()
     spki = pki.spki_sha256_base64(pki.a[0])
-    outcome = run_chromium(server, pki, [f"--ignore-certificate-errors-spki-list={spki}"])
-    assert outcome == "ok", outcome
+    outcome = run_chromium(server, [f"--ignore-certificate-errors-spki-list={spki}"])
+    assert outcome.split()[0] == "ok", outcome
     assert server.stop() == 0, server.log_text()
 
 
@@ -858,7 +842,7 @@ def test_chromium_refuses_the_untrusted_certificate(tls_server, pki):
     (proof that the positive test above depends on the certificate the server presents)."""
     server = tls_server()
     other = pki.spki_sha256_base64(pki.b[0])
-    outcome = run_chromium(server, pki, [f"--ignore-certificate-errors-spki-list={other}"])
+    outcome = run_chromium(server, [f"--ignore-certificate-errors-spki-list={other}"])
     assert outcome.startswith("fail") and "error event" in outcome, outcome
 
 
