@@ -10,10 +10,11 @@
 //   {"ok":true|false,"error":..., "a":{...}, "b":{...}}
 // with, per client: the Sec-WebSocket-Extensions response header, the compressed (RSV1) frames it sent and
 // received (counted by wrapping ws's Sender#dispatch and Receiver#decompress on that connection), the
-// messages it received, and its close code. Exit 0 only when everything checked out.
+// sizes of the messages it received, and its close code. Exit 0 only when everything checked out.
 'use strict';
 
 const WebSocket = require('ws');
+const { createRun, exchange } = require('./node_exchange.js');
 
 const [urlA, urlB, authorizationB, channel, dataA, dataB] = process.argv.slice(2);
 if (!dataB) {
@@ -21,20 +22,8 @@ if (!dataB) {
   process.exit(2);
 }
 
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const summary = { ok: false, error: null, a: null, b: null };
-let finished = false;
-
-function finish(error) {
-  if (finished) return;
-  finished = true;
-  summary.error = error || null;
-  summary.ok = !error;
-  process.stdout.write(JSON.stringify(summary) + '\n');
-  process.exit(error ? 1 : 0);
-}
-
-setTimeout(() => finish('timeout'), 15000).unref();
+const run = createRun();
+const { summary, finish } = run;
 
 function client(name, url, headers) {
   const state = {
@@ -74,55 +63,7 @@ function client(name, url, headers) {
   return ws;
 }
 
-function checkDelivery(name, raw, expected) {
-  const text = raw.toString('utf8');
-  const prefix = '{"issuer":"';
-  const suffix = `","channel":"${channel}","data":"${expected}"}\n`;
-  if (!text.startsWith(prefix) || !text.endsWith(suffix)) {
-    return `${name} received an unexpected message (${text.length} bytes): ${text.slice(0, 120)}`;
-  }
-  const issuer = text.slice(prefix.length, text.length - suffix.length);
-  if (!UUID4.test(issuer)) return `${name}: issuer is not a UUIDv4: ${issuer}`;
-  return null;
-}
-
 const a = client('a', urlA, {});
 const b = client('b', urlB, authorizationB && authorizationB !== '-' ? { Authorization: authorizationB } : {});
 
-let opened = 0;
-function onOpen() {
-  opened += 1;
-  if (opened === 2) a.send(JSON.stringify({ channel, data: dataA }));
-}
-a.on('open', onOpen);
-b.on('open', onOpen);
-
-b.on('message', (raw, isBinary) => {
-  b.state.received.push(raw.length);
-  const problem = isBinary ? 'b received a binary message' : checkDelivery('b', raw, dataA);
-  if (problem) return finish(problem);
-  b.send(JSON.stringify({ channel, data: dataB }));
-});
-
-a.on('message', (raw, isBinary) => {
-  a.state.received.push(raw.length);
-  const problem = isBinary ? 'a received a binary message' : checkDelivery('a', raw, dataB);
-  if (problem) return finish(problem);
-  a.close(1000);
-  b.close(1000);
-});
-
-let closed = 0;
-function onClose(name) {
-  return (code) => {
-    summary[name].closeCode = code;
-    closed += 1;
-    if (closed < 2) return;
-    if (a.state.received.length !== 1 || b.state.received.length !== 1) {
-      return finish(`messages received: a=${a.state.received.length} b=${b.state.received.length}`);
-    }
-    finish(null);
-  };
-}
-a.on('close', onClose('a'));
-b.on('close', onClose('b'));
+exchange(run, a, b, channel, dataA, dataB);

@@ -12,12 +12,13 @@
 // stdout: one JSON summary line
 //   {"ok":true|false,"error":..., "a":{...}, "b":{...}}
 // with, per client: the negotiated TLS version, cipher and ALPN protocol, whether the peer was authorized
-// against the CA, the peer certificate's serial number, the messages it received and its close code.
+// against the CA, the peer certificate's serial number, the sizes of the messages it received and its close code.
 // Exit 0 only when everything checked out.
 'use strict';
 
 const fs = require('fs');
 const WebSocket = require('ws');
+const { createRun, exchange } = require('./node_exchange.js');
 
 const [urlA, urlB, caFile, channel, dataA, dataB] = process.argv.slice(2);
 if (!dataB) {
@@ -25,20 +26,8 @@ if (!dataB) {
   process.exit(2);
 }
 
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const summary = { ok: false, error: null, a: null, b: null };
-let finished = false;
-
-function finish(error) {
-  if (finished) return;
-  finished = true;
-  summary.error = error || null;
-  summary.ok = !error;
-  process.stdout.write(JSON.stringify(summary) + '\n');
-  process.exit(error ? 1 : 0);
-}
-
-setTimeout(() => finish('timeout'), 15000).unref();
+const run = createRun();
+const { summary, finish } = run;
 
 const tlsOptions = { ALPNProtocols: ['http/1.1'] };
 if (process.env.TLS_VERSION) {
@@ -63,51 +52,10 @@ function client(name, url) {
     state.serial = socket.getPeerCertificate().serialNumber || null;
   });
   ws.on('error', (error) => finish(`${name}: ${error.code || ''} ${error.message}`));
-  ws.on('close', (code) => {
-    state.closeCode = code;
-  });
+  ws.state = state;
   return ws;
-}
-
-function check(name, data, isBinary, expected) {
-  if (isBinary) return `${name} received a binary message`;
-  const text = data.toString('utf8');
-  summary[name].received.push(text.length > 200 ? text.slice(0, 200) + '...' : text);
-  const prefix = '{"issuer":"';
-  const suffix = `","channel":"${channel}","data":"${expected}"}\n`;
-  if (!text.startsWith(prefix) || !text.endsWith(suffix)) return `${name} received an unexpected message`;
-  const issuer = text.slice(prefix.length, text.length - suffix.length);
-  return UUID4.test(issuer) ? null : `${name} got issuer ${issuer}`;
 }
 
 const a = client('a', urlA);
 const b = client('b', urlB);
-let opened = 0;
-let closed = 0;
-let done = false;
-
-function onOpen() {
-  opened += 1;
-  if (opened === 2) a.send(JSON.stringify({ channel, data: dataA }));
-}
-a.on('open', onOpen);
-b.on('open', onOpen);
-b.on('message', (data, isBinary) => {
-  const problem = check('b', data, isBinary, dataA);
-  if (problem) return finish(problem);
-  b.send(JSON.stringify({ channel, data: dataB }));
-});
-a.on('message', (data, isBinary) => {
-  const problem = check('a', data, isBinary, dataB);
-  if (problem) return finish(problem);
-  done = true;
-  a.close(1000);
-  b.close(1000);
-});
-function onClose() {
-  closed += 1;
-  if (!done) return finish('a socket closed early');
-  if (closed === 2) finish(null);
-}
-a.on('close', onClose);
-b.on('close', onClose);
+exchange(run, a, b, channel, dataA, dataB);
