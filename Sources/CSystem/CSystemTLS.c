@@ -29,8 +29,8 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_l
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, char *error,
-                                               size_t error_length) {
+CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, int hand_over,
+                                               char *error, size_t error_length) {
     ERR_clear_error();
     SSL_CTX *context = SSL_CTX_new(TLS_server_method());
     if (!context) {
@@ -41,15 +41,24 @@ CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char
     SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION);
     SSL_CTX_set_options(context, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     // TLS 1.2: ECDHE key exchange (forward secrecy) with AEAD ciphers only. TLS 1.3: OpenSSL's default suites,
-    // named so that a system-wide configuration cannot add others. After the handshake CSystemTLSTraffic.c seals
+    // named so that a system-wide configuration cannot add others. After the handshake the record layer seals
     // the records itself and knows exactly these AEADs (AES-128/256-GCM, ChaCha20-Poly1305).
     SSL_CTX_set_cipher_list(context, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_ciphersuites(context, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
-    // OpenSSL only runs the handshake (the connection then drops it): a handshake that stalls holds no buffers.
-    SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS);
+    // Elliptic-curve groups only: OpenSSL 3.0 would otherwise agree to a TLS 1.3 finite-field (FFDHE) group with a
+    // client that offers nothing else, a slow key exchange that no browser needs.
+    if (SSL_CTX_set1_groups_list(context, "X25519:P-256:P-384") != 1) {
+        set_error(error, error_length, "cannot set the key exchange groups for", cert_file);
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    // A handshake that stalls holds no buffers, nor does an idle connection OpenSSL keeps (TLS_RECORD_LAYER=openssl).
+    // Partial and moving writes: the connection hands SSL_write whatever its queue holds, copied afresh each time.
+    SSL_CTX_set_mode(context,
+                     SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_alpn_select_cb(context, select_alpn, NULL);
-    CSystem_tls_capture_traffic(context);
+    if (hand_over) CSystem_tls_capture_traffic(context);
     if (SSL_CTX_use_certificate_chain_file(context, cert_file) != 1) {
         set_error(error, error_length, "cannot load the certificate chain", cert_file);
         SSL_CTX_free(context);
@@ -98,7 +107,8 @@ void CSystem_tls_context_serial(CSystem_TLSContext *context, char *out, size_t l
 CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd) {
     SSL *tls = SSL_new(context);
     if (!tls) return NULL;
-    if (SSL_set_fd(tls, fd) != 1 || !CSystem_tls_attach_traffic(tls)) {
+    int hand_over = SSL_CTX_get_keylog_callback(context) != NULL;
+    if (SSL_set_fd(tls, fd) != 1 || (hand_over && !CSystem_tls_attach_traffic(tls))) {
         CSystem_tls_free(tls);
         return NULL;
     }
@@ -108,7 +118,7 @@ CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd) {
 
 void CSystem_tls_free(CSystem_TLS *tls) {
     // A server connection that never got to CSystem_tls_detach still owns its traffic capture.
-    CSystem_tls_traffic_free(SSL_get_app_data(tls), 0);
+    CSystem_tls_capture_free(tls);
     SSL_free(tls);
 }
 

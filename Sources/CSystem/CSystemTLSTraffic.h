@@ -10,5 +10,7 @@
 void CSystem_tls_capture_traffic(CSystem_TLSContext *context);
 // Gives a new server connection the place those callbacks write to (its app data). 0 when out of memory.
 int CSystem_tls_attach_traffic(CSystem_TLS *tls);
+// Frees that place, if the connection has one.
+void CSystem_tls_capture_free(CSystem_TLS *tls);
 
 #endif

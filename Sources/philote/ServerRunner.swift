@@ -50,9 +50,16 @@ enum ServerRunner {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         var tls: TLSContextStore?
+        var handOverFailure: String?
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             do {
-                tls = TLSContextStore(try TLSContext(certificateFile: certificate, keyFile: key))
+                var context = try TLSContext(
+                    certificateFile: certificate, keyFile: key, recordLayer: configuration.tlsRecordLayer)
+                if context.recordLayer == .builtin, let failure = TLSHandOverCheck.run(context) {
+                    handOverFailure = failure
+                    context = try TLSContext(certificateFile: certificate, keyFile: key, recordLayer: .openssl)
+                }
+                tls = TLSContextStore(context)
             } catch {
                 fail("TLS: \(error)", status: 2)
             }
@@ -64,6 +71,11 @@ enum ServerRunner {
             fail("cannot listen on \(configuration.host):\(configuration.port): \(error)", status: 1)
         }
         prepare(server)
+        if let handOverFailure {
+            server.logger.warning(
+                "TLS hand-over check failed: OpenSSL keeps the records (TLS_RECORD_LAYER=openssl)",
+                ["error": handOverFailure, "openssl": TLSContext.libraryVersion])
+        }
         server.start()
         server.logger.info(
             "philote started",
@@ -71,6 +83,7 @@ enum ServerRunner {
                 "version": PhiloteVersion.string, "mode": mode,
                 "address": "\(tls == nil ? "ws" : "wss")://\(configuration.host):\(server.port)",
                 "workers": String(configuration.workers), "tls": tls == nil ? "off" : "on (wss:// only)",
+                "tls_records": tls.map { $0.current.recordLayer.rawValue } ?? "none",
                 "broker": configuration.redisEndpoints.isEmpty
                     ? "none" : "redis " + configuration.redisEndpoints.map(\.label).joined(separator: ","),
             ])

@@ -205,14 +205,22 @@ def install(directory, certificate, key, pad=False, keep_stamp=False):
     return tuple(paths)
 
 
+@pytest.fixture(params=["builtin", "openssl"])
+def record_layer(request):
+    """Every test of a TLS server runs with both record layers: the built-in one and OpenSSL's (the operator's way
+    back, TLS_RECORD_LAYER=openssl)."""
+    return request.param
+
+
 @pytest.fixture
-def tls_server(start_server, pki, tmp_path):
+def tls_server(start_server, pki, tmp_path, record_layer):
     """tls_server(mode="serve", pair=None, pad=False, **env): a server on a pair installed in this test's tmp dir
     (default: certificate A); .cert_path / .key_path / .dir are where the files live."""
     count = [0]
 
     def start(mode="serve", pair=None, pad=False, **env):
         count[0] += 1
+        env.setdefault("TLS_RECORD_LAYER", record_layer)
         directory = tmp_path / f"server{count[0]}"
         directory.mkdir()
         certificate, key = pair or pki.a

@@ -99,12 +99,14 @@ int CSystem_inflateInit2(z_stream *stream, int window_bits);
 typedef struct ssl_ctx_st CSystem_TLSContext;
 typedef struct ssl_st CSystem_TLS;
 
-// A server context: TLS 1.2 and 1.3 only, AEAD suites with forward secrecy, server preference, ALPN
-// http/1.1, session tickets, no renegotiation, no compression, buffers released when idle. Loads a PEM
-// certificate chain and key and checks that they match and that the certificate is valid now. NULL on
-// failure with a one-line reason in `error`.
-CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, char *error,
-                                               size_t error_length);
+// A server context: TLS 1.2 and 1.3 only, AEAD suites with forward secrecy, server preference, key exchange
+// over X25519, P-256 or P-384 only, ALPN http/1.1, session tickets, no renegotiation, no compression, buffers
+// released when idle. Loads a PEM certificate chain and key and checks that they match and that the certificate
+// is valid now. `hand_over`: connections are prepared for CSystem_tls_detach (the keys are captured during the
+// handshake); otherwise OpenSSL keeps the whole connection (CSystem_tls_read/write). NULL on failure with a
+// one-line reason in `error`.
+CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char *key_file, int hand_over,
+                                               char *error, size_t error_length);
 void CSystem_tls_context_free(CSystem_TLSContext *context);
 // The leaf certificate's serial number in hex (for logs), into `out`.
 void CSystem_tls_context_serial(CSystem_TLSContext *context, char *out, size_t length);
@@ -116,7 +118,8 @@ enum {
     CSystem_TLS_CLOSED = 0,
 };
 
-// A server connection on accepted socket `fd`, ready for CSystem_tls_handshake and then CSystem_tls_detach.
+// A server connection on accepted socket `fd`, ready for CSystem_tls_handshake and then, on a hand-over context,
+// CSystem_tls_detach.
 CSystem_TLS *CSystem_tls_new(CSystem_TLSContext *context, int fd);
 void CSystem_tls_free(CSystem_TLS *tls);
 // 1 when the handshake is complete, else one of the CSystem_TLS_* results.
@@ -137,38 +140,62 @@ CSystem_TLS *CSystem_tls_client_new(CSystem_TLSContext *context, int fd, const c
 // Decrypted bytes OpenSSL holds that the socket will not signal again.
 int CSystem_tls_pending(CSystem_TLS *tls);
 
-// TLS traffic after the handshake (CSystemTLSTraffic.c): a server connection keeps only its traffic keys and
-// sequence numbers (about 200 bytes instead of OpenSSL's 14 KB per SSL object), and records are sealed and
-// opened with AEAD contexts shared by the loop (CSystem_TLSCiphers, not thread-safe: one per loop).
-typedef struct CSystem_TLSTraffic CSystem_TLSTraffic;
-typedef struct CSystem_TLSCiphers CSystem_TLSCiphers;
+// TLS traffic after the handshake (CSystemTLSTraffic.c): OpenSSL hands over the traffic keys and is freed; the
+// record layer (Sources/Philote/TLS) seals and opens records with the AEAD primitives below.
 
-// After a server handshake completed (CSystem_tls_handshake returned 1): takes the traffic keys and frees the
-// SSL object, whatever the outcome. NULL if the connection cannot go on without OpenSSL (a suite other than
-// the AEAD suites of CSystem_tls_server_context, or bytes OpenSSL already read past the handshake).
-CSystem_TLSTraffic *CSystem_tls_detach(CSystem_TLS *tls);
-// `failed`: the connection ended with a fatal alert, so its TLS 1.2 session leaves the server's cache.
-void CSystem_tls_traffic_free(CSystem_TLSTraffic *traffic, int failed);
-// 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3).
-int CSystem_tls_traffic_version(const CSystem_TLSTraffic *traffic);
-// TLS 1.3 KeyUpdate: the next traffic secret, keys and IV for reading (write = 0) or writing. 1 on success.
-int CSystem_tls_update_traffic_keys(CSystem_TLSTraffic *traffic, int write);
-CSystem_TLSCiphers *CSystem_tls_ciphers_new(void);
-void CSystem_tls_ciphers_free(CSystem_TLSCiphers *ciphers);
-// Bytes a sealed record adds to its plaintext.
-size_t CSystem_tls_record_overhead(const CSystem_TLSTraffic *traffic);
-// From a record's 5-byte header: the length of what follows it, or minus the alert to send when the header is
-// already wrong (protocol_version, unexpected_message) or announces more than a peer may send (record_overflow).
-int CSystem_tls_record_length(const CSystem_TLSTraffic *traffic, const void *header);
-// Seals `length` (at most 16384) bytes of content `type` into one record at `out` (length plus the overhead);
-// returns the record's length, or -1.
-int CSystem_tls_seal(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, uint8_t type, const void *in,
-                     size_t length, void *out);
-// Opens one whole record (header included) in place: returns the plaintext's length, found at `record + *offset`,
-// and its content type; or minus the alert to send (bad_record_mac, record_overflow, unexpected_message,
-// protocol_version).
-int CSystem_tls_open(CSystem_TLSTraffic *traffic, CSystem_TLSCiphers *ciphers, void *record, size_t length,
-                     uint8_t *type, size_t *offset);
+enum { CSystem_AES_128_GCM = 0, CSystem_AES_256_GCM = 1, CSystem_CHACHA20_POLY1305 = 2 };
+
+// One direction's traffic keys. TLS 1.3 and ChaCha20-Poly1305: `iv` is the 12-byte IV the sequence number is
+// XORed into; TLS 1.2 AES-GCM: its first 4 bytes are the salt before the explicit nonce.
+typedef struct {
+    uint8_t key[32];
+    uint8_t iv[12];
+    // TLS 1.3: the traffic secret, from which KeyUpdate derives the next one.
+    uint8_t secret[48];
+    // Records already protected with these keys (the tickets a TLS 1.3 server sends after its Finished).
+    uint64_t sequence;
+} CSystem_TLSDirection;
+
+// What a finished handshake leaves for the record layer.
+typedef struct {
+    uint16_t version;  // 0x0303 or 0x0304
+    uint8_t aead;      // CSystem_AES_128_GCM, ...
+    uint8_t key_length;
+    uint8_t secret_length;
+    // RFC 6066 max_fragment_length: the plaintext a record may carry either way (16384 when not negotiated).
+    uint16_t max_fragment;
+    CSystem_TLSDirection read, write;
+    // TLS 1.2 with a session ID: the cached session, to be removed if the connection fails (RFC 5246 7.2.2).
+    // Release with CSystem_tls_session_release.
+    void *session;
+} CSystem_TLSHandOver;
+
+// After a server handshake completed (CSystem_tls_handshake returned 1): fills `out` and frees the SSL object,
+// whatever the outcome. 0 if the connection cannot go on without OpenSSL (a suite other than the AEAD suites of
+// CSystem_tls_server_context, or bytes OpenSSL already read past the handshake); `out` is cleared then.
+int CSystem_tls_detach(CSystem_TLS *tls, CSystem_TLSHandOver *out);
+// Releases a hand-over's session; `failed`: it leaves the server's cache first.
+void CSystem_tls_session_release(void *session, int failed);
+// TLS 1.3 (RFC 8446 section 7): the next traffic secret after a KeyUpdate ("traffic upd"), and the key and IV of
+// a secret. `sha384`: the suite's hash is SHA-384, else SHA-256. 1 on success.
+int CSystem_tls13_next_secret(int sha384, const uint8_t *secret, size_t length, uint8_t *next);
+int CSystem_tls13_traffic_keys(int sha384, const uint8_t *secret, size_t length, uint8_t *key, size_t key_length,
+                               uint8_t *iv);
+
+// An AEAD context for one cipher and direction (seal = 1 encrypts). With `key` it is keyed once and each record
+// then sets only its nonce; without, each call passes the key. NULL when out of memory.
+void *CSystem_tls_aead_new(int aead, const uint8_t *key, int seal);
+void CSystem_tls_aead_free(void *context);
+// Encrypts `length` bytes in place and writes the 16-byte tag at `tag`; `key` NULL keeps the context's key.
+// 1 on success.
+int CSystem_tls_aead_seal(void *context, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                          size_t aad_length, uint8_t *data, size_t length, uint8_t *tag);
+// Decrypts `length` bytes in place if the tag at `tag` authenticates them and `aad`. 1 when authentic.
+int CSystem_tls_aead_open(void *context, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                          size_t aad_length, uint8_t *data, size_t length, const uint8_t *tag);
+// Zeroes memory the compiler may not elide (key material).
+void CSystem_cleanse(void *pointer, size_t length);
+
 // Why certificate verification failed (after a failed handshake), or "" when it did not.
 const char *CSystem_tls_verify_error(CSystem_TLS *tls);
 

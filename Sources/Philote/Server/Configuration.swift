@@ -24,6 +24,8 @@ public struct Configuration: Sendable {
     /// PEM certificate chain and key: when both are set the port serves wss:// only.
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// `TLS_RECORD_LAYER`: who protects the records after the handshake.
+    public var tlsRecordLayer = TLSRecordLayerMode.builtin
     /// permessage-deflate (RFC 7692) offered by clients is accepted.
     public var compression = true
     /// Messages shorter than this go out uncompressed even to compressing clients.
@@ -86,6 +88,12 @@ public struct Configuration: Sendable {
                 missing,
                 "must be set together with \(missing == "TLS_CERT_FILE" ? "TLS_KEY_FILE" : "TLS_CERT_FILE") to serve wss://"
             )
+        }
+        if let layer = environment["TLS_RECORD_LAYER"], !layer.isEmpty {
+            guard let parsed = TLSRecordLayerMode(rawValue: layer) else {
+                throw ConfigurationError("TLS_RECORD_LAYER", "must be builtin or openssl, got \"\(layer)\"")
+            }
+            config.tlsRecordLayer = parsed
         }
         config.compression = try reader.boolean("COMPRESSION") ?? config.compression
         config.compressionMinSize =

@@ -229,55 +229,49 @@ public final class Connection: EventHandler {
         if interest != UInt32(CSystem_EPOLLIN) { updateInterest() }
     }
 
-    /// TLS: everything queued is sealed into records in the loop's buffer (64 KiB of plaintext at a time) and
-    /// written with one `write` per connection per tick. Records the socket does not take stay in the session
+    /// TLS: everything queued is copied into the loop's buffer (64 KiB of plaintext at a time), sealed into records
+    /// and written with one `write` per connection per tick. Records the socket does not take stay in the session
     /// (they are sealed, their sequence numbers spent) and go first next time.
     private func flushTLS() {
         guard let tls else { return }
-        if !tls.handshakeComplete {
-            // Output waits for the handshake; a handshake that wanted to write continues here.
-            if tls.wantsWrite {
-                readTLS()
-            }
-            updateInterest()
+        if tls.wantsWrite && !tls.discardsInput {
+            // The handshake, or an OpenSSL read, wanted to write: it continues here.
+            readTLS()
+            guard phase != .closed else { return }
+        }
+        guard tls.handshakeComplete || tls.discardsInput else {
+            updateInterest()  // output waits for the handshake
             return
         }
         guard writeUnsent(tls) else { return }
         let ciphers = context.tlsCiphers
-        while !outbound.isEmpty {
+        while !outbound.isEmpty && !tls.discardsInput {
             let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             let length = min(bytes, loop.writeBuffer.count)
             loop.gatherCopy(count: count, limit: length)
-            guard
-                let (consumed, sealed) = tls.seal(
-                    UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length]), into: ciphers.buffer,
-                    ciphers: ciphers),
-                consumed > 0
-            else {
-                closeNow()
-                return
-            }
-            outbound.consume(consumed)
-            context.metrics.bytesOut.add(fromOwner: UInt64(consumed))
-            let records = UnsafeRawBufferPointer(rebasing: ciphers.buffer[..<sealed])
+            let sent: (consumed: Int, blocked: Bool)?
             do {
-                switch try Socket.write(fd, records) {
-                case .processed(let written) where written == sealed:
-                    continue
-                case .processed(let written):
-                    tls.unsent.append(contentsOf: records[written...])
-                case .wouldBlock:
-                    tls.unsent.append(contentsOf: records)
-                }
+                sent = try tls.send(
+                    UnsafeRawBufferPointer(rebasing: loop.writeBuffer[..<length]), fd: fd, ciphers: ciphers,
+                    now: loop.now, sealing: context.tlsSealing)
             } catch {
                 closeNow()
                 return
             }
-            updateInterest()
-            return
+            guard let sent else {
+                context.logger.debug("TLS output ended", ["conn": String(handlerID)])
+                endTLS(tls)
+                return
+            }
+            outbound.consume(sent.consumed)
+            context.metrics.bytesOut.add(fromOwner: UInt64(sent.consumed))
+            if sent.blocked {
+                updateInterest()
+                return
+            }
         }
         if phase == .closing && !writeShut {
-            tls.sealCloseNotify(ciphers: ciphers)
+            tls.closeNotify(ciphers: ciphers)
             guard writeUnsent(tls) else { return }
             writeShut = true
             Socket.shutdownWrite(fd)
@@ -288,22 +282,25 @@ public final class Connection: EventHandler {
     /// Writes the records the socket did not take earlier (or an alert or KeyUpdate); false when some are still
     /// waiting (interest updated) or the connection is gone.
     private func writeUnsent(_ tls: TLSSession) -> Bool {
-        guard !tls.unsent.isEmpty else { return true }
         do {
-            let result = try tls.unsent.withUnsafeBytes { bytes throws(Errno) in try Socket.write(fd, bytes) }
-            if case .processed(let written) = result {
-                tls.unsent.removeSubrange(0..<written)
-            }
+            if try tls.writeUnsent(fd) { return true }
         } catch {
             closeNow()
             return false
         }
-        if tls.unsent.isEmpty {
-            tls.unsent = []  // gives the storage back
-            return true
-        }
         updateInterest()
         return false
+    }
+
+    /// TLS cannot go on (the input was refused, the peer sent a fatal alert, a handshake failed, a key is used up):
+    /// the alert that says why goes out, the write side is shut, and what the peer still sends is dropped until
+    /// its FIN or `closeTimeout`. Closing the socket at once would let a peer that is still sending get a reset,
+    /// which can destroy the alert before the peer reads it.
+    private func endTLS(_ tls: TLSSession) {
+        tls.discardsInput = true
+        outbound.removeAll()
+        if phase != .closing { beginClosing() }
+        flush()
     }
 
     @inline(__always)
@@ -430,9 +427,15 @@ public final class Connection: EventHandler {
     }
 
     /// TLS: finish the handshake, then read records: one read per readiness event, as for plain connections, since
-    /// nothing decrypted waits anywhere but in the socket (an incomplete record is kept by the session).
+    /// nothing decrypted waits anywhere but in the socket (an incomplete record is kept by the session; OpenSSL, when
+    /// it keeps the connection, is read until it wants more).
     private func readTLS() {
         guard let tls else { return }
+        let buffer = loop.readBuffer
+        if tls.discardsInput {
+            _ = readSocket(into: buffer)  // dropped; the peer's FIN closes
+            return
+        }
         if !tls.handshakeComplete {
             switch tls.handshake() {
             case .done:
@@ -443,52 +446,49 @@ public final class Connection: EventHandler {
             case .failed:
                 context.metrics.tlsHandshakeFailures.add(fromOwner: 1)
                 context.logger.debug("TLS handshake failed", ["conn": String(handlerID)])
-                closeNow()
+                endTLS(tls)  // OpenSSL has written its alert, if it had one to send
                 return
             }
         }
-        let buffer = loop.readBuffer
-        let held = tls.partialRecord.count
-        guard let count = readSocket(into: UnsafeMutableRawBufferPointer(rebasing: buffer[held...])) else {
-            if phase != .closed { updateInterest() }
-            return
-        }
-        if held > 0 {
-            buffer.copyBytes(from: tls.partialRecord)
-            tls.partialRecord = []
-        }
-        readRecords(tls, buffer, end: held + count)
-    }
-
-    private func readRecords(_ tls: TLSSession, _ buffer: UnsafeMutableRawBufferPointer, end: Int) {
-        let ciphers = context.tlsCiphers
-        var offset = 0
-        while phase != .closed {
-            switch tls.nextRecord(buffer, end: end, offset: &offset, ciphers: ciphers) {
-            case .data(let plaintext):
-                if !plaintext.isEmpty { received(UnsafeMutableRawBufferPointer(rebasing: buffer[plaintext])) }
-            case .needMore:
-                if offset < end { tls.partialRecord = Array(buffer[offset..<end]) }
+        let end: TLSSession.ReadEnd
+        if tls.readsThroughOpenSSL {
+            end = tls.readThroughOpenSSL(into: buffer) { plaintext in
+                received(plaintext)
+                return phase != .closed
+            }
+        } else {
+            let held = tls.partialRecord.count
+            guard let count = readSocket(into: UnsafeMutableRawBufferPointer(rebasing: buffer[held...])) else {
+                if phase != .closed { updateInterest() }
                 return
-            case .control:
-                // A peer that keeps asking for KeyUpdates without reading the answers must not grow them unbounded.
-                if tls.unsent.count > context.configuration.maxBackpressure {
-                    closeNow()
-                    return
-                }
-                if !tls.unsent.isEmpty { markDirtyIfNeeded() }
-            case .closeNotify:
-                // The peer's close_notify is answered with ours (RFC 8446 section 6.1) before the socket goes.
-                tls.sealCloseNotify(ciphers: ciphers)
-                _ = writeUnsent(tls)
-                closeNow()
-                return
-            case .failure:
-                context.logger.debug("TLS record refused", ["conn": String(handlerID)])
-                _ = writeUnsent(tls)
+            }
+            if held > 0 {
+                buffer.copyBytes(from: tls.partialRecord)
+                tls.partialRecord = []
+            }
+            end = tls.openRecords(buffer, end: held + count, ciphers: context.tlsCiphers) { plaintext in
+                received(plaintext)
+                return phase != .closed
+            }
+        }
+        guard phase != .closed else { return }
+        switch end {
+        case .wouldBlock:
+            // A peer that keeps asking for KeyUpdates without reading the answers must not grow them unbounded.
+            if tls.unsentCount > context.configuration.maxBackpressure {
                 closeNow()
                 return
             }
+            if tls.unsentCount > 0 { markDirtyIfNeeded() }
+            updateInterest()
+        case .closeNotify:
+            // The peer's close_notify is answered with ours (RFC 8446 section 6.1) before the socket goes.
+            tls.closeNotify(ciphers: context.tlsCiphers)
+            _ = try? tls.writeUnsent(fd)
+            closeNow()
+        case .failed:
+            context.logger.debug("TLS record refused", ["conn": String(handlerID)])
+            endTLS(tls)
         }
     }
 
@@ -666,6 +666,7 @@ public final class Connection: EventHandler {
         loop.deregister(fd: fd)
         Socket.close(fd)
         outbound.removeAll()
+        tls?.closed()
         if context.logger.enabled(.debug) {
             context.logger.debug(
                 "connection closed",
@@ -681,7 +682,7 @@ public final class Connection: EventHandler {
 
     private func updateInterest() {
         var wanted = UInt32(CSystem_EPOLLIN)
-        if let tls, tls.wantsWrite || !tls.unsent.isEmpty { wanted |= UInt32(CSystem_EPOLLOUT) }
+        if let tls, tls.wantsWrite || tls.unsentCount > 0 { wanted |= UInt32(CSystem_EPOLLOUT) }
         if !outbound.isEmpty {
             wanted |= UInt32(CSystem_EPOLLOUT)
             // An echo-style peer that does not read its answers stops being read from, so its

@@ -42,6 +42,8 @@ final class LoopContext: @unchecked Sendable {
 
     /// This loop's TLS record ciphers and sealing buffer, made with the first TLS connection.
     private(set) lazy var tlsCiphers = TLSCiphers(plaintextCapacity: loop.writeBuffer.count)
+    /// This loop's TLS connections that hold a keyed sealing context.
+    private(set) lazy var tlsSealing = TLSSealingSweep(loop: loop)
 
     func connectionOpened() {
         connectionCount += 1

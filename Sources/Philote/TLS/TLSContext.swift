@@ -1,7 +1,8 @@
 import CSystem
 
 /// A loaded certificate chain and key with the server's TLS policy (CSystem_tls_server_context): TLS 1.2
-/// and 1.3, AEAD suites with forward secrecy, ALPN http/1.1, tickets, no renegotiation or compression.
+/// and 1.3, AEAD suites with forward secrecy, X25519/P-256/P-384, ALPN http/1.1, tickets, no renegotiation or
+/// compression.
 /// Immutable once made; a reload makes a new one and connections keep the one they started with (OpenSSL
 /// counts the references).
 public final class TLSContext: @unchecked Sendable {
@@ -10,6 +11,8 @@ public final class TLSContext: @unchecked Sendable {
     public let keyFile: String
     /// The leaf certificate's serial number (hex), for the logs.
     public let serial: String
+    /// Who protects the records of the connections that start with this context.
+    public let recordLayer: TLSRecordLayerMode
 
     public struct LoadError: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -17,18 +20,27 @@ public final class TLSContext: @unchecked Sendable {
 
     /// Loads and checks the pair: unreadable files, a key that does not match, or a certificate that is
     /// expired or not yet valid are errors naming the file.
-    public init(certificateFile: String, keyFile: String) throws(LoadError) {
+    public init(
+        certificateFile: String, keyFile: String, recordLayer: TLSRecordLayerMode = .builtin
+    ) throws(LoadError) {
         var message = [CChar](repeating: 0, count: 512)
-        guard let context = CSystem_tls_server_context(certificateFile, keyFile, &message, message.count) else {
+        guard
+            let context = CSystem_tls_server_context(
+                certificateFile, keyFile, recordLayer == .builtin ? 1 : 0, &message, message.count)
+        else {
             throw LoadError(description: String(cString: message))
         }
         pointer = context
         self.certificateFile = certificateFile
         self.keyFile = keyFile
+        self.recordLayer = recordLayer
         var hex = [CChar](repeating: 0, count: 128)
         CSystem_tls_context_serial(context, &hex, hex.count)
         serial = String(cString: hex)
     }
 
     deinit { CSystem_tls_context_free(pointer) }
+
+    /// The OpenSSL the process runs with ("OpenSSL 3.0.19 27 Jan 2026"), for the logs.
+    public static var libraryVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
 }

@@ -19,7 +19,8 @@ public final class TLSContextStore: Sendable {
     @discardableResult
     public func reload() throws(TLSContext.LoadError) -> TLSContext {
         let old = current
-        let fresh = try TLSContext(certificateFile: old.certificateFile, keyFile: old.keyFile)
+        let fresh = try TLSContext(
+            certificateFile: old.certificateFile, keyFile: old.keyFile, recordLayer: old.recordLayer)
         state.withLock { $0 = (fresh, Self.modificationTimes(fresh)) }
         return fresh
     }
