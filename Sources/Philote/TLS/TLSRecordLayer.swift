@@ -305,7 +305,8 @@ final class TLSRecordLayer {
         return changeWriteKeys()
     }
 
-    private func changeWriteKeys() -> Bool {
+    /// The next write keys (TLS 1.3), as after sending a KeyUpdate.
+    func changeWriteKeys() -> Bool {
         guard updateKeys(&write) else { return false }
         if let sealContext {
             CSystem_tls_aead_free(sealContext)
@@ -332,6 +333,17 @@ final class TLSRecordLayer {
     }
 
     var holdsSealingContext: Bool { sealContext != nil }
+
+    /// Records opened and sealed with the current keys.
+    var readSequence: UInt64 { read.sequence }
+    var writeSequence: UInt64 { write.sequence }
+
+    /// Moves the sequence numbers on, as if that many records had gone each way: how tests reach the end of a
+    /// key's life without sealing 2^64 records.
+    func setSequences(read: UInt64, write: UInt64) {
+        self.read.sequence = read
+        self.write.sequence = write
+    }
 
     // MARK: Sealing
 
@@ -375,8 +387,9 @@ final class TLSRecordLayer {
     }
 
     /// Seals `content` of `type` as one record at `out` (room for the content plus `overhead`); returns the
-    /// record's length, or 0 when sealing failed.
-    private func sealRecord(
+    /// record's length, or 0 when sealing failed. (Tests and the fuzz target also play a peer with it, on a layer
+    /// whose directions are swapped.)
+    func sealRecord(
         _ type: TLSContentType, _ content: UnsafeRawBufferPointer, at out: UnsafeMutableRawPointer,
         _ ciphers: TLSCiphers
     ) -> Int {
