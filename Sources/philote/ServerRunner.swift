@@ -53,13 +53,10 @@ enum ServerRunner {
         var handOverFailure: String?
         if let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile {
             do {
-                var context = try TLSContext(
+                let serving = try TLSContext.serving(
                     certificateFile: certificate, keyFile: key, recordLayer: configuration.tlsRecordLayer)
-                if context.recordLayer == .builtin, let failure = TLSHandOverCheck.run(context) {
-                    handOverFailure = failure
-                    context = try TLSContext(certificateFile: certificate, keyFile: key, recordLayer: .openssl)
-                }
-                tls = TLSContextStore(context)
+                tls = TLSContextStore(serving.context)
+                handOverFailure = serving.handOverFailure
             } catch {
                 fail("TLS: \(error)", status: 2)
             }

@@ -362,3 +362,68 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         }
     }
 }
+
+@Suite struct TLSHandOverCheckTests {
+    private func files() -> (certificate: String, key: String) {
+        (temporaryFile(testCertificate), temporaryFile(testKey))
+    }
+
+    @Test func passesWithThisOpenSSLForBothVersions() {
+        #expect(TLSHandOverCheck.run(serverContext) == nil)
+    }
+
+    @Test func aFailedCheckLeavesTheRecordsToOpenSSL() throws {
+        let (certificate, key) = files()
+        defer {
+            unlink(certificate)
+            unlink(key)
+        }
+        let fallback = try TLSContext.serving(
+            certificateFile: certificate, keyFile: key, recordLayer: .builtin, check: { _ in "keys do not work" })
+        #expect(fallback.context.recordLayer == .openssl)
+        #expect(fallback.handOverFailure == "keys do not work")
+        let passed = try TLSContext.serving(certificateFile: certificate, keyFile: key, recordLayer: .builtin)
+        #expect(passed.context.recordLayer == .builtin && passed.handOverFailure == nil)
+        var checked = false
+        let asked = try TLSContext.serving(
+            certificateFile: certificate, keyFile: key, recordLayer: .openssl,
+            check: { _ in
+                checked = true
+                return "unused"
+            })
+        #expect(asked.context.recordLayer == .openssl && asked.handOverFailure == nil && !checked)
+    }
+
+    /// A session of the fallback context keeps OpenSSL after the handshake: nothing is handed over.
+    @Test func openSSLModeKeepsTheConnection() throws {
+        let (certificate, key) = files()
+        defer {
+            unlink(certificate)
+            unlink(key)
+        }
+        let context = try TLSContext(certificateFile: certificate, keyFile: key, recordLayer: .openssl)
+        var fds: [Int32] = [0, 0]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
+        let clientContext = SSL_CTX_new(TLS_client_method())!
+        defer { SSL_CTX_free(clientContext) }
+        let client = SSL_new(clientContext)!
+        defer { SSL_free(client) }
+        SSL_set_fd(client, fds[0])
+        SSL_set_connect_state(client)
+        let server = TLSSession(context: context, fd: fds[1])!
+        var done = false
+        for _ in 0..<64 where !done {
+            _ = SSL_do_handshake(client)
+            done = server.handshake() == .done
+        }
+        #expect(done && server.readsThroughOpenSSL && server.records == nil)
+        #expect(SSL_write(client, "over openssl", 12) == 12)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { buffer.deallocate() }
+        var received: [UInt8] = []
+        #expect(server.readThroughOpenSSL(into: buffer) { received += $0; return true } == .wouldBlock)
+        #expect(received == Array("over openssl".utf8))
+    }
+}

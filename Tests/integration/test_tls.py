@@ -483,12 +483,22 @@ def assert_healthy(server, pki, baseline):
 # --- start-up -----------------------------------------------------------------------------------------------
 
 
-def test_startup_line_says_wss_only(tls_server):
+def test_startup_line_says_wss_only_and_who_protects_the_records(tls_server, record_layer):
     server = tls_server()
     line = next(line for line in server.log_text().splitlines() if 'msg="philote started"' in line)
     assert f"address=wss://127.0.0.1:{server.port}" in line, line
     assert 'tls="on (wss:// only)"' in line, line
+    # The hand-over self-test passed with this OpenSSL: the built-in layer is kept, with no warning.
+    assert f"tls_records={record_layer}" in line, line
+    assert "hand-over check failed" not in server.log_text()
     assert server.stop() == 0, server.log_text()
+
+
+def test_plain_server_says_no_record_layer(start_server):
+    server = start_server("serve", SECRET=SECRET, TLS_RECORD_LAYER="openssl")
+    line = next(line for line in server.log_text().splitlines() if 'msg="philote started"' in line)
+    assert "tls_records=none" in line, line
+    assert server.stop() == 0
 
 
 BASE_ENV = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2", "SECRET": SECRET}
@@ -500,6 +510,13 @@ def start_failure(**env):
                stdin=subprocess.DEVNULL)
     assert "philote started" not in done.stderr, done.stderr
     return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("value", ["OpenSSL", "kernel", "builtin "])
+def test_unknown_record_layer_exits_2_naming_the_variable(pki, value):
+    status, stderr = start_failure(TLS_CERT_FILE=pki.a[0], TLS_KEY_FILE=pki.a[1], TLS_RECORD_LAYER=value)
+    assert status == 2, stderr
+    assert "TLS_RECORD_LAYER" in stderr and "builtin or openssl" in stderr, stderr
 
 
 def test_only_the_certificate_set_exits_2_naming_the_key_variable(pki):

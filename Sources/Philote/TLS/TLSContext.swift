@@ -41,6 +41,17 @@ public final class TLSContext: @unchecked Sendable {
 
     deinit { CSystem_tls_context_free(pointer) }
 
+    /// The context to serve with: the record layer asked for, unless the built-in one fails `check` with the
+    /// OpenSSL this process runs on; then OpenSSL keeps the records, and `handOverFailure` says why.
+    public static func serving(
+        certificateFile: String, keyFile: String, recordLayer: TLSRecordLayerMode,
+        check: (TLSContext) -> String? = TLSHandOverCheck.run
+    ) throws(LoadError) -> (context: TLSContext, handOverFailure: String?) {
+        let context = try TLSContext(certificateFile: certificateFile, keyFile: keyFile, recordLayer: recordLayer)
+        guard recordLayer == .builtin, let failure = check(context) else { return (context, nil) }
+        return (try TLSContext(certificateFile: certificateFile, keyFile: keyFile, recordLayer: .openssl), failure)
+    }
+
     /// The OpenSSL the process runs with ("OpenSSL 3.0.19 27 Jan 2026"), for the logs.
     public static var libraryVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
 }
