@@ -55,7 +55,8 @@ fuzz: deps
 	Fuzz/run.sh $(FUZZ_SECONDS)
 
 # Fan-out figures beside the Node and Python peers and the limit server (../shared/bench), appended to
-# BENCHMARKS.md. Needs root (a private network namespace) and two CPUs; takes about 15 minutes.
+# BENCHMARKS.md, then wss:// with each TLS record layer beside ws:// (BENCH_TLS=0 skips it). Needs root (a
+# private network namespace) and two CPUs; takes about 20 minutes.
 bench: release
 	scripts/bench.sh
 
