@@ -289,23 +289,33 @@ void *CSystem_tls_aead_new(int aead, const uint8_t *key, int seal) {
 
 void CSystem_tls_aead_free(void *context) { EVP_CIPHER_CTX_free(context); }
 
+// The tag goes through the provider's parameters directly: EVP_CIPHER_CTX_ctrl would translate the same request
+// into them first, on every record.
 int CSystem_tls_aead_seal(void *context, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
                           size_t aad_length, uint8_t *data, size_t length, uint8_t *tag) {
     int written = 0, extra = 0;
+    OSSL_PARAM parameters[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG_LENGTH),
+        OSSL_PARAM_construct_end(),
+    };
     return EVP_EncryptInit_ex2(context, NULL, key, nonce, NULL) == 1 &&
            EVP_EncryptUpdate(context, NULL, &extra, aad, (int)aad_length) == 1 &&
            EVP_EncryptUpdate(context, data, &written, data, (int)length) == 1 &&
            EVP_EncryptFinal_ex(context, data + written, &extra) == 1 &&
-           EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, tag) == 1;
+           EVP_CIPHER_CTX_get_params(context, parameters) == 1;
 }
 
 int CSystem_tls_aead_open(void *context, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
                           size_t aad_length, uint8_t *data, size_t length, const uint8_t *tag) {
     int opened = 0, extra = 0;
+    OSSL_PARAM parameters[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)tag, TAG_LENGTH),
+        OSSL_PARAM_construct_end(),
+    };
     return EVP_DecryptInit_ex2(context, NULL, key, nonce, NULL) == 1 &&
            EVP_DecryptUpdate(context, NULL, &extra, aad, (int)aad_length) == 1 &&
            EVP_DecryptUpdate(context, data, &opened, data, (int)length) == 1 &&
-           EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, (void *)tag) == 1 &&
+           EVP_CIPHER_CTX_set_params(context, parameters) == 1 &&
            EVP_DecryptFinal_ex(context, data + opened, &extra) == 1;
 }
 
