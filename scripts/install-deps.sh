@@ -15,9 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import websockets, pytest' >/dev/null 2>&1; then
-    echo "installing: websockets pytest (pip)"
-    python3 -m pip install -q websockets pytest
+if ! python3 -c 'import websockets, pytest, tlslite' >/dev/null 2>&1; then
+    echo "installing: websockets pytest tlslite-ng (pip)"
+    python3 -m pip install -q websockets pytest 'tlslite-ng>=0.8,<0.9'
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
