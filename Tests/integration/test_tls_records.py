@@ -402,16 +402,8 @@ ODD_RECORD_ALERTS = {  # what the openssl layer (OpenSSL 3.0) sends
 }
 
 
-# Where the built-in layer does not answer as OpenSSL does yet: (layer, kind) -> what it does instead.
-KNOWN_DIFFERENCES = {
-    ("builtin", "empty TLS 1.2 alert record"): "the built-in layer takes it as an empty record and goes on",
-}
-
-
 @pytest.mark.parametrize("kind", sorted(ODD_RECORDS))
-def test_odd_records_get_the_alert_openssl_sends(request, echo, connect, layer, kind):
-    if (layer, kind) in KNOWN_DIFFERENCES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[layer, kind]))
+def test_odd_records_get_the_alert_openssl_sends(echo, connect, layer, kind):
     version, make = ODD_RECORDS[kind]
     client = connect(echo, version)
     client.send_raw(make(client))

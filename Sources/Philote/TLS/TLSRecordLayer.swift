@@ -125,9 +125,11 @@ final class TLSRecordLayer {
         // A handshake message in pieces must not have anything else between them (RFC 8446 section 5.1).
         if handshake.inProgress && content != .handshake { return fail(.unexpectedMessage, ciphers) }
         if plainLength == 0 {
-            // TLS 1.3 allows empty records of application data only; in both versions a run of them is a peer
-            // making the server work for nothing.
-            if isTLS13 && content != .applicationData { return fail(.unexpectedMessage, ciphers) }
+            // TLS 1.3 allows empty records of application data only, TLS 1.2 no empty alert (OpenSSL takes it as an
+            // alert too short to read); in both versions a run of them is a peer making the server work for nothing.
+            if (isTLS13 && content != .applicationData) || content == .alert {
+                return fail(.unexpectedMessage, ciphers)
+            }
             limits.emptyRecords += 1
             return limits.emptyRecords > limits.maxEmptyRecords ? fail(.unexpectedMessage, ciphers) : .control
         }
