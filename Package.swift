@@ -41,6 +41,7 @@ let package = Package(
         .executableTarget(name: "FuzzClientMessage", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzClientMessage"),
         .executableTarget(name: "FuzzToken", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzToken"),
         .executableTarget(name: "FuzzEnvelope", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzEnvelope"),
+        .executableTarget(name: "FuzzTLSRecords", dependencies: ["Philote", "CSystem", "FuzzSupport"], path: "Fuzz/FuzzTLSRecords"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]

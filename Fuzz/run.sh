@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (frames, request heads, client messages, tokens, broker envelopes) with -sanitize=fuzzer,address into
-# .build-fuzz and runs each for SECONDS on a temporary copy of its seed corpus (Fuzz/seeds/...).
+# Builds the libFuzzer targets (frames, request heads, client messages, tokens, broker envelopes, TLS records after
+# a real handshake) with -sanitize=fuzzer,address into .build-fuzz and runs each for SECONDS on a temporary copy of
+# its seed corpus (Fuzz/seeds/...).
 # Prints one summary line per target; exits non-zero if a build fails or any target finds a crash,
 # a timeout or an out-of-memory input (the input is kept under $FUZZ_ARTIFACTS for reproduction:
 # pass it as the only argument to the fuzz binary).
@@ -24,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 swift=${SWIFT:-swift}
 flags=(--scratch-path "$scratch" -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
 targets=("FuzzFrames:frames" "FuzzRequestHead:request-head" "FuzzClientMessage:client-message" "FuzzToken:token"
-    "FuzzEnvelope:envelope")
+    "FuzzEnvelope:envelope" "FuzzTLSRecords:tls-records")
 
 build_start=$(date +%s%N)
 for entry in "${targets[@]}"; do
