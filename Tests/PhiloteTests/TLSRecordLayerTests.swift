@@ -760,15 +760,8 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
         }
         #expect(records.filter { $0.type == 23 }.flatMap(\.content) == sent)
         #expect(perKey.count >= 4, "KeyUpdates: \(perKey.count - 1)")
-        withKnownIssue(
-            """
-            TLSRecordLayer.seal sends its KeyUpdate when write.sequence >= maxRecordsPerKey, i.e. at sequence \
-            maxRecordsPerKey: each TLS 1.3 key seals maxRecordsPerKey + 1 records
-            """
-        ) {
-            #expect(sequences.allSatisfy { $0 < 3 }, "write sequence after each seal: \(sequences)")
-            #expect(perKey.allSatisfy { $0 <= 3 }, "records per key: \(perKey)")
-        }
+        #expect(sequences.allSatisfy { $0 < 3 }, "write sequence after each seal: \(sequences)")
+        #expect(perKey.allSatisfy { $0 <= 3 }, "records per key: \(perKey)")
         connection.serverWrite(stream)
         #expect(connection.clientRead().bytes == sent, "OpenSSL's client reads it all")
     }
@@ -826,17 +819,10 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
         }
         connection.serverWrite(stream)
         let read = connection.clientRead()
-        withKnownIssue(
-            """
-            TLSRecordLayer.seal returns nil when a TLS 1.2 key runs out after it sealed records in the same call: \
-            their sequence numbers are spent, so the close_notify after them does not open at the client
-            """
-        ) {
-            #expect(sealed?.consumed == 32768, "the two records the key could seal")
-            let complete = read.bytes == Array(plaintext[..<32768])
-            #expect(complete, "the client read \(read.bytes.count) bytes")
-            #expect(read.error == SSL_ERROR_ZERO_RETURN, "the client reads the close_notify")
-        }
+        #expect(sealed?.consumed == 32768, "the two records the key could seal")
+        let complete = read.bytes == Array(plaintext[..<32768])
+        #expect(complete, "the client read \(read.bytes.count) bytes")
+        #expect(read.error == SSL_ERROR_ZERO_RETURN, "the client reads the close_notify")
     }
 
     @Test(arguments: tls12Suites.filter { $0.name.contains("CHACHA") })
@@ -880,6 +866,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
             #expect(layer.server.writeSequence < .max, "round \(round): sequence \(layer.server.writeSequence)")
         }
         #expect(records.contains(.keyUpdate), "a KeyUpdate before the sequence runs out")
-        #expect(layer.receiver.readSequence < 3, "the client reads under the new keys")
+        // The KeyUpdate is the old key's last record (at 2^64 - 3): all three messages go under the new keys.
+        #expect(layer.receiver.readSequence == 3, "the client reads under the new keys")
     }
 }

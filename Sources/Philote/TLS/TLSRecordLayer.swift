@@ -19,7 +19,8 @@ final class TLSRecordLayer {
         /// A record that carries nothing for the application (a KeyUpdate, a warning, an empty record), handled
         /// here; an answer it calls for is in `unsent`.
         case control
-        /// The peer's close_notify.
+        /// The input ends: the peer's close_notify, or (TLS 1.2) a key that may seal no answer, our close_notify
+        /// sealed instead.
         case closeNotify
         /// A fatal error (its alert is sealed into `unsent`) or a fatal alert from the peer: the connection ends.
         case failure
@@ -247,6 +248,12 @@ final class TLSRecordLayer {
             // Refused with a warning, and the connection goes on as it was (OpenSSL with SSL_OP_NO_RENEGOTIATION).
             limits.renegotiations += 1
             if limits.renegotiations > limits.maxRenegotiations { return fail(.unexpectedMessage, ciphers) }
+            guard write.sequence < limits.maxRecordsPerKey else {
+                // The key has sealed all it may: no warning, the end.
+                keyExhausted = true
+                sealCloseNotify(ciphers: ciphers)
+                return .closeNotify
+            }
             sealControl(.alert, [1, TLSAlert.noRenegotiation.rawValue], ciphers)
             return .control
         }
@@ -351,7 +358,8 @@ final class TLSRecordLayer {
 
     /// Seals `plaintext` as application data into `out`, in records of at most `maxFragment` bytes, as much as
     /// fits. Returns the plaintext bytes taken and the record bytes written, or nil if nothing more may be sealed
-    /// (sealing failed, or a TLS 1.2 key is used up: `keyExhausted`).
+    /// (sealing failed, output is closed, or a TLS 1.2 key is used up: `keyExhausted`, then the caller seals
+    /// close_notify).
     func seal(
         _ plaintext: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, ciphers: TLSCiphers
     ) -> (consumed: Int, sealed: Int)? {
@@ -361,20 +369,20 @@ final class TLSRecordLayer {
         var consumed = 0
         var sealed = 0
         while consumed < plaintext.count {
-            if write.sequence >= limits.maxRecordsPerKey {
-                guard isTLS13 else {
-                    keyExhausted = true
-                    return nil
-                }
-                // A KeyUpdate goes out between the records, before the key has sealed more than it may.
-                let room = 5 + overhead
-                guard out.count - sealed >= room + overhead + 1 else { break }
+            if isTLS13 && write.sequence + 1 >= limits.maxRecordsPerKey {
+                // A KeyUpdate is the key's last record: the next ones go out under new keys.
+                guard out.count - sealed >= 5 + overhead + overhead + 1 else { break }
                 let keyUpdate: [UInt8] = [HandshakeAssembly.keyUpdate, 0, 0, 1, 0]
                 let written = keyUpdate.withUnsafeBytes {
                     sealRecord(.handshake, $0, at: out.baseAddress! + sealed, ciphers)
                 }
                 guard written > 0, changeWriteKeys() else { return nil }
                 sealed += written
+            } else if write.sequence >= limits.maxRecordsPerKey {
+                // TLS 1.2 cannot change keys: what this key sealed goes out, then only close_notify.
+                keyExhausted = true
+                if consumed > 0 { break }
+                return nil
             }
             let chunk = min(plaintext.count - consumed, fragment, out.count - sealed - overhead)
             guard chunk > 0 else { break }

@@ -23,8 +23,8 @@ struct TLSRecordLimits {
     /// A handshake message after the handshake (a KeyUpdate; a TLS 1.2 ClientHello that is skipped) longer than
     /// this is refused with illegal_parameter, as OpenSSL refuses an excessive message.
     var maxHandshakeMessage = 1 << 16
-    /// Records sealed with one AES-GCM key before it must change (RFC 8446 section 5.5 allows 2^24.5 full-size
-    /// records): TLS 1.3 sends a KeyUpdate first, TLS 1.2, which cannot change keys, closes. ChaCha20-Poly1305
+    /// Records one AES-GCM key may seal (RFC 8446 section 5.5 allows 2^24.5 full-size records): in TLS 1.3 the
+    /// last is a KeyUpdate; TLS 1.2, which cannot change keys, then seals only its close_notify. ChaCha20-Poly1305
     /// is bounded only by the sequence number, which must never wrap.
     var maxRecordsPerKey: UInt64
 
