@@ -8,7 +8,7 @@ shared=${SHARED:-$root/../shared}
 [ -x "$shared/bench/compare.sh" ] || { echo "bench: $shared/bench/compare.sh not found (set SHARED)" >&2; exit 1; }
 out=${BENCH_OUT:-$root/bench-results.txt}
 : > "$out"
-rm -f "${out%.txt}"-tls-*.txt "${out%.txt}"-rate-*.txt
+rm -f "${out%.txt}"-tls-*.txt
 export PHILOTE_CMD="$root/.build/release/philote"
 export SERVERS=${SERVERS:-"philote node python limit"}
 export TESTS=${TESTS:-"fanout1k fanout1kw64 lat1k fanout10k channels conns10k"}
@@ -31,24 +31,19 @@ table=$(python3 "$shared/bench/summarize.py" "$out")
 } >> "$root/BENCHMARKS.md"
 echo "bench: appended to BENCHMARKS.md (raw lines in $out)"
 
-# wss:// with each record layer (issue 12): fan-out and idle memory beside the plain figures above, and server
-# CPU per delivery at a fixed rate (BENCH_TLS=0 skips it; about 5 minutes).
+# wss:// with each record layer (issue 12): fan-out and idle memory beside the plain figures above (BENCH_TLS=0
+# skips it; about 4 minutes).
 [ "${BENCH_TLS:-1}" = 1 ] || exit 0
 [ "${TLS:-0}" = 1 ] && exit 0  # a TLS=1 run above is already all wss://
-rate=${BENCH_TLS_RATE:-400}
 for layer in builtin openssl; do
     TLS=1 SERVERS=philote TESTS="fanout1k conns10k" EXTRA_ENV="$EXTRA_ENV TLS_RECORD_LAYER=$layer" \
         "$shared/bench/compare.sh" "${out%.txt}-tls-$layer.txt" | tail -n 5
-    TLS=1 SERVERS=philote TESTS=fanout1k EXTRA_ENV="$EXTRA_ENV TLS_RECORD_LAYER=$layer" WSLOAD_ARGS="--rate $rate" \
-        "$shared/bench/compare.sh" "${out%.txt}-rate-$layer.txt" | tail -n 3
 done
-SERVERS=philote TESTS=fanout1k WSLOAD_ARGS="--rate $rate" "$shared/bench/compare.sh" "${out%.txt}-rate-plain.txt" | tail -n 3
-tls_table=$(python3 "$root/scripts/bench_tls.py" "$out" "${out%.txt}-tls-builtin.txt" "${out%.txt}-tls-openssl.txt" "${out%.txt}-rate-plain.txt" \
-    "${out%.txt}-rate-builtin.txt" "${out%.txt}-rate-openssl.txt")
+tls_table=$(python3 "$root/scripts/bench_tls.py" "$out" "${out%.txt}-tls-builtin.txt" "${out%.txt}-tls-openssl.txt")
 {
     echo
-    echo "### wss:// beside ws:// ($(git -C "$root" log -1 --format=%h), same run; fixed rate: $rate publishes/s to 1,000 subscribers)"
+    echo "### wss:// beside ws:// ($(git -C "$root" log -1 --format=%h), same run)"
     echo
     echo "$tls_table"
 } >> "$root/BENCHMARKS.md"
-echo "bench: TLS section appended (raw lines in ${out%.txt}-tls-*.txt and -rate-*.txt)"
+echo "bench: TLS section appended (raw lines in ${out%.txt}-tls-*.txt)"
