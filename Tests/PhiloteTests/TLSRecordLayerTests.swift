@@ -11,60 +11,7 @@ import Testing
 // messages, padding, at any sequence number. Where a real client matters (max_fragment_length, KeyUpdates before
 // the key's limit) OpenSSL's client reads what the server layer sealed.
 
-/// P-256, self-signed for CN=localhost, valid 2000-2100 (the pair TLSSessionTests uses).
-private let recordLayerTestKey = """
-    -----BEGIN PRIVATE KEY-----
-    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6udQ2CcLa84yD3e3
-    Hul7zKB2Rgtk70K+bH6pL9S0wLahRANCAAS+I4mEZdG8aMVaVbIrS77TvOwQKyFv
-    IT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8LtzxClzY
-    -----END PRIVATE KEY-----
-
-    """
-private let recordLayerTestCertificate = """
-    -----BEGIN CERTIFICATE-----
-    MIIBGDCBv6ADAgECAgEBMAoGCCqGSM49BAMCMBQxEjAQBgNVBAMMCWxvY2FsaG9z
-    dDAiGA8yMDAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAUMRIwEAYDVQQD
-    DAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS+I4mEZdG8aMVa
-    VbIrS77TvOwQKyFvIT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8
-    LtzxClzYMAoGCCqGSM49BAMCA0gAMEUCIQCRNFkYvRZNLtDFLCviMeXhmRz48wCS
-    k9pdBb0PiZemqgIgZt1chkbmW2enY16QqGfT0RIzlkeW2K7dZOAgSo5w3lk=
-    -----END CERTIFICATE-----
-
-    """
-
-private func recordLayerTemporaryFile(_ contents: String) -> String {
-    var template = Array("/tmp/philote-test-XXXXXX".utf8CString)
-    let fd = mkstemp(&template)
-    precondition(fd >= 0)
-    _ = contents.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
-    close(fd)
-    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-private let recordLayerServerContext: TLSContext = {
-    let certificate = recordLayerTemporaryFile(recordLayerTestCertificate)
-    let key = recordLayerTemporaryFile(recordLayerTestKey)
-    defer {
-        unlink(certificate)
-        unlink(key)
-    }
-    return try! TLSContext(certificateFile: certificate, keyFile: key)
-}()
-
-struct RecordLayerSuite: CustomStringConvertible, Sendable {
-    let name: String
-    let tls13: Bool
-    var description: String { name }
-}
-
-private let allSuites = [
-    RecordLayerSuite(name: "TLS_AES_128_GCM_SHA256", tls13: true),
-    RecordLayerSuite(name: "TLS_AES_256_GCM_SHA384", tls13: true),
-    RecordLayerSuite(name: "TLS_CHACHA20_POLY1305_SHA256", tls13: true),
-    RecordLayerSuite(name: "ECDHE-ECDSA-AES128-GCM-SHA256", tls13: false),
-    RecordLayerSuite(name: "ECDHE-ECDSA-AES256-GCM-SHA384", tls13: false),
-    RecordLayerSuite(name: "ECDHE-ECDSA-CHACHA20-POLY1305", tls13: false),
-]
+private let allSuites = tlsTestSuites
 private let tls13Suites = allSuites.filter(\.tls13)
 private let tls12Suites = allSuites.filter { !$0.tls13 }
 
@@ -78,7 +25,7 @@ private final class HandshakenConnection {
     /// Without the TLS 1.2 cached session (released at once), so that layers made from copies free nothing.
     private(set) var handOver = CSystem_TLSHandOver()
 
-    init(_ suite: RecordLayerSuite, maxFragment512: Bool = false) {
+    init(_ suite: TLSTestSuite, maxFragment512: Bool = false) {
         var fds: [Int32] = [0, 0]
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
@@ -97,7 +44,7 @@ private final class HandshakenConnection {
         client = SSL_new(clientContext)!
         SSL_set_fd(client, clientFD)
         SSL_set_connect_state(client)
-        let server = CSystem_tls_new(recordLayerServerContext.pointer, serverFD)!
+        let server = CSystem_tls_new(tlsTestServerContext.pointer, serverFD)!
         var clientDone = false
         var serverDone = false
         for _ in 0..<100 where !(clientDone && serverDone) {
@@ -190,7 +137,7 @@ private final class MirroredLayer {
         shadow = handOver.read
     }
 
-    convenience init(_ suite: RecordLayerSuite) {
+    convenience init(_ suite: TLSTestSuite) {
         self.init(HandshakenConnection(suite).handOver)
     }
 
@@ -414,7 +361,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     // MARK: Empty records
 
     @Test(arguments: allSuites)
-    func thirtyTwoEmptyRecordsInARowAreAcceptedTheThirtyThirdIsRefused(suite: RecordLayerSuite) {
+    func thirtyTwoEmptyRecordsInARowAreAcceptedTheThirtyThirdIsRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         for _ in 0..<32 { #expect(layer.open(layer.data([])) == [.control]) }
         #expect(layer.server.unsent.isEmpty)
@@ -422,7 +369,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func aRecordWithContentResetsTheEmptyCount(suite: RecordLayerSuite) {
+    func aRecordWithContentResetsTheEmptyCount(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         for _ in 0..<32 { #expect(layer.open(layer.data([])) == [.control]) }
         #expect(layer.open(layer.data([7])) == [.data([7])])
@@ -431,13 +378,13 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites, [TLSContentType.alert, .handshake])
-    func tls13EmptyAlertOrHandshakeRecordIsRefused(suite: RecordLayerSuite, type: TLSContentType) {
+    func tls13EmptyAlertOrHandshakeRecordIsRefused(suite: TLSTestSuite, type: TLSContentType) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(type, []), .unexpectedMessage)
     }
 
     @Test(arguments: tls12Suites)
-    func tls12EmptyHandshakeRecordsCountAsEmpty(suite: RecordLayerSuite) {
+    func tls12EmptyHandshakeRecordsCountAsEmpty(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         for index in 0..<32 {
             #expect(layer.open(layer.seal(index % 2 == 0 ? .handshake : .applicationData, [])) == [.control])
@@ -446,7 +393,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls12Suites)
-    func tls12EmptyAlertRecordIsRefused(suite: RecordLayerSuite) {
+    func tls12EmptyAlertRecordIsRefused(suite: TLSTestSuite) {
         // As OpenSSL does: an alert too short to read.
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.alert, []), .unexpectedMessage)
@@ -455,7 +402,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     // MARK: Warnings
 
     @Test(arguments: allSuites)
-    func fourWarningsInARowAreAcceptedTheFifthIsRefused(suite: RecordLayerSuite) {
+    func fourWarningsInARowAreAcceptedTheFifthIsRefused(suite: TLSTestSuite) {
         // TLS 1.2: any warning but close_notify (here bad_certificate); TLS 1.3: user_canceled, the only one.
         let layer = MirroredLayer(suite)
         let warning: [UInt8] = suite.tls13 ? [1, TLSAlert.userCanceled.rawValue] : [1, 42]
@@ -465,7 +412,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func aRecordThatIsNotAnAlertResetsTheWarningCount(suite: RecordLayerSuite) {
+    func aRecordThatIsNotAnAlertResetsTheWarningCount(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         let warning: [UInt8] = suite.tls13 ? [1, TLSAlert.userCanceled.rawValue] : [1, 42]
         for _ in 0..<4 { #expect(layer.open(layer.seal(.alert, warning)) == [.control]) }
@@ -478,7 +425,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
 
     /// Split after the first two bytes of its header, or between its header and its body.
     @Test(arguments: tls13Suites, [2, 4])
-    func keyUpdateSplitAcrossTwoRecordsChangesTheKeys(suite: RecordLayerSuite, split: Int) {
+    func keyUpdateSplitAcrossTwoRecordsChangesTheKeys(suite: TLSTestSuite, split: Int) {
         let layer = MirroredLayer(suite)
         let message: [UInt8] = [24, 0, 0, 1, 0]
         #expect(layer.open(layer.seal(.handshake, Array(message[..<split]))) == [.control])
@@ -490,7 +437,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites)
-    func keyUpdateWithTheOldKeysAfterAKeyUpdateIsRefused(suite: RecordLayerSuite) {
+    func keyUpdateWithTheOldKeysAfterAKeyUpdateIsRefused(suite: TLSTestSuite) {
         // The other half of the test above: data under the old keys does not open after a KeyUpdate.
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.seal(.handshake, [24, 0, 0, 1, 0])) == [.control])
@@ -498,7 +445,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites)
-    func updateRequestedIsAnsweredWithAKeyUpdateUnderTheOldKeys(suite: RecordLayerSuite) {
+    func updateRequestedIsAnsweredWithAKeyUpdateUnderTheOldKeys(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.keyUpdate(requested: true)) == [.control])
         let before = layer.receiver.readSequence
@@ -514,7 +461,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites)
-    func thirtyTwoKeyUpdatesInARowAreAcceptedTheThirtyThirdIsRefused(suite: RecordLayerSuite) {
+    func thirtyTwoKeyUpdatesInARowAreAcceptedTheThirtyThirdIsRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         for _ in 0..<32 { #expect(layer.open(layer.keyUpdate()) == [.control]) }
         #expect(layer.open(layer.data([1])) == [.data([1])])  // application data resets the count
@@ -523,13 +470,13 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites, [[24, 0, 0, 1, 0, 24, 0, 0, 1, 0], [24, 0, 0, 1, 0, 0]] as [[UInt8]])
-    func keyUpdateFollowedByMoreBytesInItsRecordIsRefused(suite: RecordLayerSuite, record: [UInt8]) {
+    func keyUpdateFollowedByMoreBytesInItsRecordIsRefused(suite: TLSTestSuite, record: [UInt8]) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.handshake, record), .unexpectedMessage)
     }
 
     @Test(arguments: tls13Suites, [1, 3, 4])
-    func keyUpdateFragmentFollowedByApplicationDataIsRefused(suite: RecordLayerSuite, fragment: Int) {
+    func keyUpdateFragmentFollowedByApplicationDataIsRefused(suite: TLSTestSuite, fragment: Int) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.seal(.handshake, Array([24, 0, 0, 1, 0][..<fragment]))) == [.control])
         layer.expectRefusal(layer.data([1, 2, 3]), .unexpectedMessage)
@@ -542,7 +489,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
             ([24, 0, 0, 0], .decodeError),  // no body
             ([24, 0, 0, 2, 0, 0], .illegalParameter),  // a body of two bytes
         ] as [([UInt8], TLSAlert)])
-    func malformedKeyUpdateIsRefused(suite: RecordLayerSuite, message: ([UInt8], TLSAlert)) {
+    func malformedKeyUpdateIsRefused(suite: TLSTestSuite, message: ([UInt8], TLSAlert)) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.handshake, message.0), message.1)
     }
@@ -551,7 +498,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
 
     /// A ClientHello (made-up body) in one record, split in its header, or split in its body.
     @Test(arguments: tls12Suites, [0, 2, 10])
-    func clientHelloIsRefusedWithANoRenegotiationWarning(suite: RecordLayerSuite, split: Int) {
+    func clientHelloIsRefusedWithANoRenegotiationWarning(suite: TLSTestSuite, split: Int) {
         let layer = MirroredLayer(suite)
         let hello: [UInt8] = [1, 0, 0, 40] + pattern(40)
         if split == 0 {
@@ -569,7 +516,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls12Suites)
-    func sixthClientHelloInARowIsRefused(suite: RecordLayerSuite) {
+    func sixthClientHelloInARowIsRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         let hello: [UInt8] = [1, 0, 0, 3, 3, 3, 0]
         for _ in 0..<5 {
@@ -582,25 +529,25 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     // MARK: Alerts
 
     @Test(arguments: tls12Suites)
-    func twoAlertsInOneRecordAreRefused(suite: RecordLayerSuite) {
+    func twoAlertsInOneRecordAreRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.alert, [1, 42, 1, 42]), .unexpectedMessage)
     }
 
     @Test(arguments: allSuites, [[1], [1, 0, 0]] as [[UInt8]])
-    func alertOfOneOrThreeBytesIsRefused(suite: RecordLayerSuite, alert: [UInt8]) {
+    func alertOfOneOrThreeBytesIsRefused(suite: TLSTestSuite, alert: [UInt8]) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.alert, alert), .unexpectedMessage)
     }
 
     @Test(arguments: tls12Suites)
-    func unknownAlertLevelIsRefused(suite: RecordLayerSuite) {
+    func unknownAlertLevelIsRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.alert, [3, 42]), .illegalParameter)
     }
 
     @Test(arguments: allSuites)
-    func fatalAlertFromThePeerEndsTheConnectionWithoutAReply(suite: RecordLayerSuite) {
+    func fatalAlertFromThePeerEndsTheConnectionWithoutAReply(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.data([1]) + layer.seal(.alert, [2, 40])) == [.data([1]), .failure])
         #expect(layer.server.unsent.isEmpty, "nothing is sent after a fatal alert")
@@ -608,7 +555,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func closeNotifyIsReported(suite: RecordLayerSuite) {
+    func closeNotifyIsReported(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.data([1]) + layer.seal(.alert, [1, 0])) == [.data([1]), .closeNotify])
         #expect(layer.server.unsent.isEmpty)
@@ -621,7 +568,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     // MARK: Sizes
 
     @Test(arguments: tls13Suites)
-    func tls13InnerPlaintextOverTheLimitIsRefusedThoughItsContentIsSmall(suite: RecordLayerSuite) {
+    func tls13InnerPlaintextOverTheLimitIsRefusedThoughItsContentIsSmall(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         // 2^14 + 1 bytes of content, type and padding is the most there may be.
         let content = pattern(100)
@@ -632,14 +579,14 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func contentOverTwoToTheFourteenIsRefused(suite: RecordLayerSuite) {
+    func contentOverTwoToTheFourteenIsRefused(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.data(pattern(16384))) == [.data(pattern(16384))])
         layer.expectRefusal(layer.data(pattern(16385)), .recordOverflow)
     }
 
     @Test(arguments: allSuites)
-    func headerAnnouncingTooLongARecordIsRefusedFromTheHeaderAlone(suite: RecordLayerSuite) {
+    func headerAnnouncingTooLongARecordIsRefusedFromTheHeaderAlone(suite: TLSTestSuite) {
         let limit = 16384 + (suite.tls13 ? 256 : 2048)
         let atLimit = MirroredLayer(suite)
         #expect(atLimit.open([23, 3, 3, UInt8(limit >> 8), UInt8(limit & 0xFF)]) == [], "waits for the body")
@@ -648,13 +595,13 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls13Suites, [0, 1, 40])
-    func tls13RecordOfPaddingAloneIsRefused(suite: RecordLayerSuite, padding: Int) {
+    func tls13RecordOfPaddingAloneIsRefused(suite: TLSTestSuite, padding: Int) {
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.sealInner([UInt8](repeating: 0, count: padding)), .unexpectedMessage)
     }
 
     @Test(arguments: tls13Suites)
-    func tls13PaddedRecordsAreOpened(suite: RecordLayerSuite) {
+    func tls13PaddedRecordsAreOpened(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         #expect(layer.open(layer.sealInner([5, 6, 23, 0, 0, 0])) == [.data([5, 6])])
         #expect(layer.open(layer.sealInner([23] + [UInt8](repeating: 0, count: 300))) == [.control])  // empty
@@ -691,7 +638,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func changeCipherSpecAfterTheHandshakeIsRefused(suite: RecordLayerSuite) {
+    func changeCipherSpecAfterTheHandshakeIsRefused(suite: TLSTestSuite) {
         // TLS 1.3: inside a protected record; TLS 1.2: refused from the header.
         let layer = MirroredLayer(suite)
         layer.expectRefusal(layer.seal(.changeCipherSpec, [1]), .unexpectedMessage)
@@ -700,7 +647,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     // MARK: max_fragment_length
 
     @Test(arguments: allSuites)
-    func maxFragmentLengthOf512IsHonouredBothWays(suite: RecordLayerSuite) {
+    func maxFragmentLengthOf512IsHonouredBothWays(suite: TLSTestSuite) {
         let connection = HandshakenConnection(suite, maxFragment512: true)
         #expect(connection.handOver.max_fragment == 512)
         let layer = MirroredLayer(connection.handOver)
@@ -734,7 +681,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     /// With a limit of 3 records per key, no key seals more than 3 records (its KeyUpdate included), so the write
     /// sequence number never reaches 3; OpenSSL's client follows the KeyUpdates and reads everything.
     @Test(arguments: tls13Suites)
-    func tls13KeyUpdatesBeforeAKeySealsMoreThanItsLimit(suite: RecordLayerSuite) {
+    func tls13KeyUpdatesBeforeAKeySealsMoreThanItsLimit(suite: TLSTestSuite) {
         let connection = HandshakenConnection(suite)
         let layer = MirroredLayer(connection.handOver)
         layer.server.limits.maxRecordsPerKey = 3
@@ -767,7 +714,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls12Suites)
-    func tls12KeyUsedUpSealsNoMore(suite: RecordLayerSuite) {
+    func tls12KeyUsedUpSealsNoMore(suite: TLSTestSuite) {
         let connection = HandshakenConnection(suite)
         let layer = MirroredLayer(connection.handOver)
         layer.server.limits.maxRecordsPerKey = 3
@@ -802,7 +749,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     /// The key runs out after some of the records one `seal` call makes: those are the client's to read, and the
     /// close_notify that follows them opens.
     @Test(arguments: tls12Suites)
-    func tls12KeyRunningOutWithinASealKeepsTheRecordsBeforeIt(suite: RecordLayerSuite) {
+    func tls12KeyRunningOutWithinASealKeepsTheRecordsBeforeIt(suite: TLSTestSuite) {
         let connection = HandshakenConnection(suite)
         let layer = MirroredLayer(connection.handOver)
         layer.server.limits.maxRecordsPerKey = 3  // two more records after the Finished
@@ -826,7 +773,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: tls12Suites.filter { $0.name.contains("CHACHA") })
-    func tls12ChaCha20StopsBeforeTheSequenceWraps(suite: RecordLayerSuite) {
+    func tls12ChaCha20StopsBeforeTheSequenceWraps(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         layer.server.setSequences(read: 0, write: .max - 2)
         layer.receiver.setSequences(read: .max - 2, write: 0)
@@ -837,7 +784,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
     }
 
     @Test(arguments: allSuites)
-    func readSequenceNeverWraps(suite: RecordLayerSuite) {
+    func readSequenceNeverWraps(suite: TLSTestSuite) {
         let layer = MirroredLayer(suite)
         // The records just below the end open (and show that the records sealed by hand are right).
         layer.server.setSequences(read: .max - 2, write: layer.server.writeSequence)

@@ -7,61 +7,6 @@ import Testing
 // The hand-over of the traffic keys after OpenSSL's handshake (CSystemTLSTraffic.c), checked against OpenSSL as
 // the client over a socket pair: every suite the server allows, both versions, resumption, KeyUpdate, alerts.
 
-/// P-256, self-signed for CN=localhost, valid 2000-2100: the tests need no openssl command.
-private let testKey = """
-    -----BEGIN PRIVATE KEY-----
-    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6udQ2CcLa84yD3e3
-    Hul7zKB2Rgtk70K+bH6pL9S0wLahRANCAAS+I4mEZdG8aMVaVbIrS77TvOwQKyFv
-    IT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8LtzxClzY
-    -----END PRIVATE KEY-----
-
-    """
-private let testCertificate = """
-    -----BEGIN CERTIFICATE-----
-    MIIBGDCBv6ADAgECAgEBMAoGCCqGSM49BAMCMBQxEjAQBgNVBAMMCWxvY2FsaG9z
-    dDAiGA8yMDAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAUMRIwEAYDVQQD
-    DAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS+I4mEZdG8aMVa
-    VbIrS77TvOwQKyFvIT1aPeUsWLVb2b31bxXx1fCeR4lRNwiSFms1Tvj5Sh4B8ld8
-    LtzxClzYMAoGCCqGSM49BAMCA0gAMEUCIQCRNFkYvRZNLtDFLCviMeXhmRz48wCS
-    k9pdBb0PiZemqgIgZt1chkbmW2enY16QqGfT0RIzlkeW2K7dZOAgSo5w3lk=
-    -----END CERTIFICATE-----
-
-    """
-
-private func temporaryFile(_ contents: String) -> String {
-    var template = Array("/tmp/philote-test-XXXXXX".utf8CString)
-    let fd = mkstemp(&template)
-    precondition(fd >= 0)
-    _ = contents.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
-    close(fd)
-    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// One server context for all the tests: a TLS 1.2 session cached by one connection is found by the next.
-private let serverContext: TLSContext = {
-    let certificate = temporaryFile(testCertificate)
-    let key = temporaryFile(testKey)
-    defer {
-        unlink(certificate)
-        unlink(key)
-    }
-    return try! TLSContext(certificateFile: certificate, keyFile: key)
-}()
-
-struct Suite: CustomStringConvertible, Sendable {
-    let name: String
-    let tls13: Bool
-    var description: String { name }
-}
-
-private let suites = [
-    Suite(name: "TLS_AES_128_GCM_SHA256", tls13: true),
-    Suite(name: "TLS_AES_256_GCM_SHA384", tls13: true),
-    Suite(name: "TLS_CHACHA20_POLY1305_SHA256", tls13: true),
-    Suite(name: "ECDHE-ECDSA-AES128-GCM-SHA256", tls13: false),
-    Suite(name: "ECDHE-ECDSA-AES256-GCM-SHA384", tls13: false),
-    Suite(name: "ECDHE-ECDSA-CHACHA20-POLY1305", tls13: false),
-]
 
 /// The server's side of one connection and OpenSSL's client side, on a non-blocking socket pair.
 private final class Pair {
@@ -73,7 +18,7 @@ private final class Pair {
     let serverFD: Int32
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 17, alignment: 16)
 
-    init(_ suite: Suite, noTicket: Bool = false, resuming session: OpaquePointer? = nil) {
+    init(_ suite: TLSTestSuite, noTicket: Bool = false, resuming session: OpaquePointer? = nil) {
         var fds: [Int32] = [0, 0]
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
         for fd in fds { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
@@ -90,7 +35,7 @@ private final class Pair {
         SSL_set_fd(client, clientFD)
         SSL_set_connect_state(client)
         if let session { SSL_set_session(client, session) }
-        server = TLSSession(context: serverContext, fd: serverFD)!
+        server = TLSSession(context: tlsTestServerContext, fd: serverFD)!
     }
 
     deinit {
@@ -185,8 +130,8 @@ private final class Pair {
 private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) } }
 
 @Suite struct TLSSessionTests {
-    @Test(arguments: suites)
-    func trafficBothWaysAfterAFullAndAResumedHandshake(suite: Suite) {
+    @Test(arguments: tlsTestSuites)
+    func trafficBothWaysAfterAFullAndAResumedHandshake(suite: TLSTestSuite) {
         var session: OpaquePointer?
         for round in 0..<2 {
             let pair = Pair(suite, resuming: session)
@@ -209,7 +154,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
     }
 
     @Test func tls12ResumesBySessionIDWithoutTickets() {
-        let suite = suites[3]
+        let suite = tlsTestSuites[3]
         let first = Pair(suite, noTicket: true)
         first.handshake()
         first.server.records!.sealCloseNotify(ciphers: first.ciphers)
@@ -225,7 +170,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
     }
 
     @Test func tls12SessionOfAConnectionEndedByAFatalAlertIsNotResumed() {
-        let suite = suites[3]
+        let suite = tlsTestSuites[3]
         var session: OpaquePointer?
         do {
             let first = Pair(suite, noTicket: true)
@@ -242,8 +187,8 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         #expect(!second.resumed, "RFC 5246 section 7.2.2: a session that ended in a fatal alert is not resumed")
     }
 
-    @Test(arguments: suites.filter(\.tls13))
-    func keyUpdateRequestedIsAnsweredAndTrafficGoesOn(suite: Suite) {
+    @Test(arguments: tlsTestSuites.filter(\.tls13))
+    func keyUpdateRequestedIsAnsweredAndTrafficGoesOn(suite: TLSTestSuite) {
         let pair = Pair(suite)
         pair.handshake()
         _ = pair.clientRead()  // the tickets
@@ -266,8 +211,8 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         #expect(pair.clientRead().bytes == Array("still".utf8))
     }
 
-    @Test(arguments: [suites[1], suites[4]])
-    func corruptedRecordIsRefusedWithBadRecordMAC(suite: Suite) {
+    @Test(arguments: [tlsTestSuites[1], tlsTestSuites[4]])
+    func corruptedRecordIsRefusedWithBadRecordMAC(suite: TLSTestSuite) {
         let pair = Pair(suite)
         pair.handshake()
         pair.clientWrite(pattern(100))
@@ -285,8 +230,8 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         #expect(after == nil, "nothing is sealed after a fatal alert")
     }
 
-    @Test(arguments: [suites[0], suites[3]])
-    func partialRecordWaitsForTheRest(suite: Suite) {
+    @Test(arguments: [tlsTestSuites[0], tlsTestSuites[3]])
+    func partialRecordWaitsForTheRest(suite: TLSTestSuite) {
         let pair = Pair(suite)
         pair.handshake()
         pair.clientWrite(pattern(1000))
@@ -299,14 +244,14 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
     }
 
     @Test func oversizedRecordIsRefusedFromItsHeader() {
-        let pair = Pair(suites[0])
+        let pair = Pair(tlsTestSuites[0])
         pair.handshake()
         #expect(pair.serverOpen([23, 3, 3, 0x48, 0x01]).records == [.failure])
         #expect(!pair.server.records!.unsent.isEmpty)
     }
 
     @Test func clientCloseNotifyIsReported() {
-        for suite in [suites[0], suites[3]] {
+        for suite in [tlsTestSuites[0], tlsTestSuites[3]] {
             let pair = Pair(suite)
             pair.handshake()
             pair.clientWrite(Array("bye".utf8))
@@ -318,7 +263,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
     }
 
     @Test func tls12RenegotiationIsRefusedWithAWarning() {
-        let pair = Pair(suites[3])
+        let pair = Pair(tlsTestSuites[3])
         pair.handshake()
         #expect(SSL_renegotiate(pair.client) == 1)
         #expect(SSL_do_handshake(pair.client) <= 0)
@@ -329,7 +274,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
     }
 
     @Test func headerThatIsNotARecordIsRefusedBeforeItsBody() {
-        for suite in [suites[0], suites[3]] {
+        for suite in [tlsTestSuites[0], tlsTestSuites[3]] {
             let pair = Pair(suite)
             pair.handshake()
             // "GET /" reads as a record of type 'G', version "ET", 8,239 bytes long: refused at once.
@@ -339,8 +284,8 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
 
     /// Damaged copies of real records (one bit flipped, cut short, bytes inserted or dropped): each is refused
     /// or waited on, never delivered as different data, never a crash.
-    @Test(arguments: suites)
-    func damagedRecordsNeverDeliverOtherData(suite: Suite) {
+    @Test(arguments: tlsTestSuites)
+    func damagedRecordsNeverDeliverOtherData(suite: TLSTestSuite) {
         var generator = SystemRandomNumberGenerator()
         let message = pattern(600)
         for round in 0..<40 {
@@ -365,11 +310,11 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
 
 @Suite struct TLSHandOverCheckTests {
     private func files() -> (certificate: String, key: String) {
-        (temporaryFile(testCertificate), temporaryFile(testKey))
+        (tlsTemporaryFile(tlsTestCertificate), tlsTemporaryFile(tlsTestKey))
     }
 
     @Test func passesWithThisOpenSSLForBothVersions() {
-        #expect(TLSHandOverCheck.run(serverContext) == nil)
+        #expect(TLSHandOverCheck.run(tlsTestServerContext) == nil)
     }
 
     @Test func aFailedCheckLeavesTheRecordsToOpenSSL() throws {
