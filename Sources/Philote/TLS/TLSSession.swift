@@ -24,6 +24,9 @@ final class TLSSession {
         case failed
     }
 
+    /// TLS_RECORD_LAYER=openssl: SSL_read calls (a record each, at most) for one readiness event.
+    static let readsPerEvent = 16
+
     /// How long a connection that stopped sending keeps its keyed sealing context (ms).
     static let sealingKeptFor: UInt64 = 1_000
 
@@ -88,10 +91,15 @@ final class TLSSession {
     ) -> ReadEnd {
         guard let ssl else { return .failed }
         wantsWrite = false
+        var reads = 0
         while true {
             let result = CSystem_tls_read(ssl, buffer.baseAddress, Int32(buffer.count))
             if result > 0 {
                 guard deliver(UnsafeMutableRawBufferPointer(rebasing: buffer[..<Int(result)])) else { return .wouldBlock }
+                reads += 1
+                // A client that sends without pause gets its turn like the others: the socket will say again that
+                // it has more, but nothing would say so of what OpenSSL already holds.
+                if reads >= Self.readsPerEvent && SSL_has_pending(ssl) == 0 { return .wouldBlock }
                 continue
             }
             switch result {
