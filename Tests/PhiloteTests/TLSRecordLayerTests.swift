@@ -680,11 +680,13 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
 
     /// With a limit of 3 records per key, no key seals more than 3 records (its KeyUpdate included), so the write
     /// sequence number never reaches 3; OpenSSL's client follows the KeyUpdates and reads everything.
-    @Test(arguments: tls13Suites)
-    func tls13KeyUpdatesBeforeAKeySealsMoreThanItsLimit(suite: TLSTestSuite) {
+    @Test(arguments: tls13Suites, [false, true])
+    func tls13KeyUpdatesBeforeAKeySealsMoreThanItsLimit(suite: TLSTestSuite, keyed: Bool) {
         let connection = HandshakenConnection(suite)
         let layer = MirroredLayer(connection.handOver)
         layer.server.limits.maxRecordsPerKey = 3
+        // A connection that is sending holds a context keyed with its write key: each KeyUpdate must re-key it.
+        if keyed { #expect(layer.server.keySealing()) }
         var sent: [UInt8] = []
         var stream: [UInt8] = []
         var sequences: [UInt64] = []
