@@ -14,8 +14,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libssl-dev zlib1g-dev libhiredis-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first: a source change does not fetch them again.
-COPY Package.swift ./
+# Dependencies first, at the versions Package.resolved pins: a source change does not fetch them again.
+COPY Package.swift Package.resolved ./
 RUN swift package resolve
 COPY . .
 RUN swift build -c release --product philote --static-swift-stdlib \
