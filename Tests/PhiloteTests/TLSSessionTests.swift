@@ -153,6 +153,38 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         SSL_SESSION_free(session)
     }
 
+    /// An idle connection holds no keyed cipher context: the upgrade answer, or a ping now and then, is sealed with
+    /// the loop's shared one. A connection that sends again within `sealingKeptFor` keys its own, and gives it back
+    /// once it has been quiet that long. What it seals either way reads the same at the client.
+    @Test(arguments: [tlsTestSuites[1], tlsTestSuites[5]])
+    func onlyASendingConnectionHoldsAKeyedContext(suite: TLSTestSuite) throws {
+        let pair = Pair(suite)
+        pair.handshake()
+        _ = pair.clientRead()  // the tickets
+        let keptFor = TLSSession.sealingKeptFor
+        func send(_ text: String, at now: UInt64) throws {
+            let bytes = Array(text.utf8)
+            let sent = try bytes.withUnsafeBytes {
+                try pair.server.send($0, fd: pair.serverFD, ciphers: pair.ciphers, now: now, sealing: nil)
+            }
+            #expect(sent?.consumed == bytes.count && sent?.blocked == false)
+            #expect(pair.clientRead().bytes == bytes)
+        }
+        try send("upgrade answer", at: 10_000)
+        #expect(!pair.server.records!.holdsSealingContext)
+        try send("a ping, later", at: 10_000 + keptFor)
+        #expect(!pair.server.records!.holdsSealingContext)
+        try send("fan-out 1", at: 10_000 + keptFor + 5)
+        #expect(pair.server.records!.holdsSealingContext)
+        try send("fan-out 2", at: 10_000 + keptFor + 10)
+        #expect(!pair.server.releaseIdleSealing(now: 10_000 + 2 * keptFor))
+        #expect(pair.server.records!.holdsSealingContext)
+        #expect(pair.server.releaseIdleSealing(now: 10_000 + 2 * keptFor + 10))
+        #expect(!pair.server.records!.holdsSealingContext)
+        try send("after the sweep", at: 10_000 + 3 * keptFor)
+        #expect(!pair.server.records!.holdsSealingContext)
+    }
+
     @Test func tls12ResumesBySessionIDWithoutTickets() {
         let suite = tlsTestSuites[3]
         let first = Pair(suite, noTicket: true)
