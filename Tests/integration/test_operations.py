@@ -628,6 +628,23 @@ def test_api_info_shows_the_new_settings(start_server):
     assert server.stop() == 0
 
 
+def test_api_info_shows_compression_tls_and_redis_settings_but_no_redis_password(start_server):
+    # Port 1 never answers: the server starts and keeps retrying Redis, which is all this needs.
+    server = start_server("serve", SECRET=SECRET, COMPRESSION="false", COMPRESSION_MIN_SIZE="64",
+                          MAX_PENDING_HANDSHAKES="77", REDIS_URL="redis://user:hunter2secret@127.0.0.1:1",
+                          REDIS_PREFIX="app1:", REDIS_TIMEOUT="2")
+    status, _, body = http_request(server.port, "GET", "/api/info", API_HEADER)
+    assert status == 200, body
+    assert b"hunter2secret" not in body
+    config = json.loads(body)["config"]
+    assert config["compression"] is False and config["compression_min_size"] == 64
+    assert config["max_pending_handshakes"] == 77
+    assert config["tls"] is False and config["tls_record_layer"] is None
+    assert config["redis_instances"] == 1 and config["redis_prefix"] == "app1:"
+    assert config["redis_max_pending"] == 8388608 and config["redis_timeout_ms"] == 2000
+    assert server.stop() == 0
+
+
 # --- the container image and the systemd unit ----------------------------------------------------------------
 
 

@@ -494,6 +494,23 @@ def test_startup_line_says_wss_only_and_who_protects_the_records(tls_server, rec
     assert server.stop() == 0, server.log_text()
 
 
+def test_api_info_says_which_record_layer_serves(tls_server, pki, record_layer):
+    server = tls_server()
+    request = (f"GET /api/info HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token(api=True)}\r\n"
+               "Connection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        with client_context(pki).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(request)
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:200]
+    config = json.loads(body)["config"]
+    assert config["tls"] is True and config["tls_record_layer"] == record_layer
+    assert server.stop() == 0, server.log_text()
+
+
 def test_plain_server_says_no_record_layer(start_server):
     server = start_server("serve", SECRET=SECRET, TLS_RECORD_LAYER="openssl")
     line = next(line for line in server.log_text().splitlines() if 'msg="philote started"' in line)

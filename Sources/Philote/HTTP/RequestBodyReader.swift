@@ -10,7 +10,9 @@ public final class RequestBodyReader {
     public init(head: RequestHead, expectedLength: Int) {
         self.head = head
         self.expectedLength = expectedLength
-        body.reserveCapacity(expectedLength)
+        // Grown as bytes arrive beyond a first 64 KiB: a client that announces a large body and sends it slowly
+        // holds what it sent, not what it announced.
+        body.reserveCapacity(min(expectedLength, 64 << 10))
     }
 
     public var isComplete: Bool { body.count == expectedLength }

@@ -7,6 +7,8 @@ public final class LoopMetrics: Sendable {
     /// Why an upgrade was refused although the request itself was well-formed.
     public enum Rejection: Int, CaseIterable, Sendable {
         case maxConnections, draining, unauthorized, forbidden, other
+        /// Refused at accept: `MAX_PENDING_HANDSHAKES` sockets were already in their handshake.
+        case pendingHandshakes
 
         public var label: String {
             switch self {
@@ -15,6 +17,8 @@ public final class LoopMetrics: Sendable {
             case .unauthorized: "unauthorized"
             case .forbidden: "forbidden"
             case .other: "other"
+            case .pendingHandshakes: "pending_handshakes"
+            case .pendingHandshakes: "pending_handshakes"
             }
         }
 
@@ -102,7 +106,7 @@ public final class LoopMetrics: Sendable {
     }
 
     // InlineArray sizes are literals: LoopMetricsTests checks each against its enum's case count.
-    let rejections: InlineArray<5, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+    let rejections: InlineArray<6, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let authFailures: InlineArray<9, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let handshakeFailures: InlineArray<7, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let publishes: InlineArray<2, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }

@@ -6,6 +6,9 @@ public struct Configuration: Sendable {
     public var workers = LoopGroup.cpuCount
     public var logLevel = LogLevel.info
     public var maxConnections = 255
+    /// Sockets not yet upgraded (TLS handshake, HTTP request, an HTTP answer lingering) at once, all loops: what
+    /// unauthenticated clients can hold is bounded by this, not by MAX_CONNECTIONS.
+    public var maxPendingHandshakes = 1024
     public var readBufferSize = 1024
     public var writeBufferSize = 1024
     public var checkOrigin = false
@@ -24,6 +27,8 @@ public struct Configuration: Sendable {
     /// PEM certificate chain and key: when both are set the port serves wss:// only.
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
+    /// `TLS_RELOAD_INTERVAL` (ms): how often the certificate and key files are checked for a renewal.
+    public var tlsReloadInterval: UInt64 = 5_000
     /// `TLS_RECORD_LAYER`: who protects the records after the handshake.
     public var tlsRecordLayer = TLSRecordLayerMode.builtin
     /// permessage-deflate (RFC 7692) offered by clients is accepted.
@@ -69,6 +74,8 @@ public struct Configuration: Sendable {
             config.logLevel = parsed
         }
         config.maxConnections = try reader.integer("MAX_CONNECTIONS", in: 1...10_000_000) ?? config.maxConnections
+        config.maxPendingHandshakes =
+            try reader.integer("MAX_PENDING_HANDSHAKES", in: 1...10_000_000) ?? config.maxPendingHandshakes
         config.readBufferSize = try reader.integer("READ_BUFFER_SIZE", in: 1...(64 << 20)) ?? config.readBufferSize
         config.writeBufferSize = try reader.integer("WRITE_BUFFER_SIZE", in: 1...(64 << 20)) ?? config.writeBufferSize
         config.checkOrigin = try reader.boolean("CHECK_ORIGIN") ?? config.checkOrigin
@@ -89,6 +96,7 @@ public struct Configuration: Sendable {
                 "must be set together with \(missing == "TLS_CERT_FILE" ? "TLS_KEY_FILE" : "TLS_CERT_FILE") to serve wss://"
             )
         }
+        config.tlsReloadInterval = try reader.duration("TLS_RELOAD_INTERVAL") ?? config.tlsReloadInterval
         if let layer = environment["TLS_RECORD_LAYER"], !layer.isEmpty {
             guard let parsed = TLSRecordLayerMode(rawValue: layer) else {
                 throw ConfigurationError("TLS_RECORD_LAYER", "must be builtin or openssl, got \"\(layer)\"")

@@ -23,6 +23,8 @@ public final class Connection: EventHandler {
     private(set) var phase = Phase.handshake
     private var isDirty = false
     private var writeShut = false
+    /// Holds one of the `MAX_PENDING_HANDSHAKES` places, taken at accept, until the upgrade or the close.
+    private var holdsPendingPlace = true
     /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
     public private(set) var deflateWindowBits: UInt8 = 0
     private var interest: UInt32 = 0
@@ -537,6 +539,10 @@ public final class Connection: EventHandler {
             reject(error, head: head)
         case .success(0):
             serve(head, body: [])
+        case .success where !context.application.readsBody(of: head, connection: self):
+            // Answered from the head (a publish without a valid token, say): the body is never buffered, and what
+            // arrives of it is dropped while the connection closes.
+            serve(head, body: [])
         case .success(let length):
             let collector = RequestBodyReader(head: head, expectedLength: length)
             collector.feed(rest)
@@ -605,6 +611,7 @@ public final class Connection: EventHandler {
             SharedFrame.make(
                 bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue, extraHeaders: extensions)))
         phase = .open
+        releasePendingPlace()
         context.metrics.connectionsOpened.add(fromOwner: 1)
         context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
         context.application.opened(self)
@@ -663,6 +670,7 @@ public final class Connection: EventHandler {
         guard phase != .closed else { return }
         let wasOpen = phase == .open
         phase = .closed
+        releasePendingPlace()
         loop.deregister(fd: fd)
         Socket.close(fd)
         outbound.removeAll()
@@ -678,6 +686,12 @@ public final class Connection: EventHandler {
         }
         context.connectionClosed()
         if wasOpen { connectionEnded() }
+    }
+
+    private func releasePendingPlace() {
+        guard holdsPendingPlace else { return }
+        holdsPendingPlace = false
+        context.pendingHandshakes.release()
     }
 
     private func updateInterest() {

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// Open WebSocket connections across all loops, for `MAX_CONNECTIONS`. A place is reserved before the
-/// 101 is sent, so the limit holds under concurrent handshakes on every loop.
+/// A count with a limit, shared by all loops: open WebSocket connections (`MAX_CONNECTIONS`: a place is reserved
+/// before the 101 is sent, so the limit holds under concurrent handshakes on every loop), and sockets not yet
+/// upgraded (`MAX_PENDING_HANDSHAKES`: a place is taken at accept).
 public final class ConnectionCounter: Sendable {
     private let count = Atomic<Int>(0)
     public let limit: Int

@@ -4,6 +4,7 @@ public final class EchoApplication: WebSocketApplication {
     public init() {}
 
     public func respond(to head: RequestHead, body: [UInt8], connection: Connection) -> HTTPAnswer? { nil }
+    public func readsBody(of head: RequestHead, connection: Connection) -> Bool { false }
     public func shouldAccept(_ request: UpgradeRequest, connection: Connection) -> HandshakeError? { nil }
     public func opened(_ connection: Connection) {}
 

@@ -34,11 +34,16 @@ final class Listener: EventHandler, @unchecked Sendable {
                 handleAcceptError(error)
                 return
             }
+            guard context.pendingHandshakes.reserve() else {
+                refuse(accepted)
+                continue
+            }
             Socket.setNoDelay(accepted)
             var tls: TLSSession?
             if let store = context.tls {
                 tls = TLSSession(context: store.current, fd: accepted)
                 if tls == nil {
+                    context.pendingHandshakes.release()
                     Socket.close(accepted)
                     continue
                 }
@@ -48,10 +53,29 @@ final class Listener: EventHandler, @unchecked Sendable {
                 try connection.start()
                 context.connectionOpened()
             } catch {
+                context.pendingHandshakes.release()
                 Socket.close(accepted)
             }
         }
     }
+
+    /// A socket over `MAX_PENDING_HANDSHAKES`: it costs nothing beyond this call. A plain HTTP client is told why
+    /// (503, best effort: one non-blocking write into an empty socket buffer); a TLS client, who could only read
+    /// an answer after a handshake, is closed.
+    private func refuse(_ fd: Int32) {
+        context.metrics.rejected(.pendingHandshakes)
+        if context.tls == nil {
+            Self.pendingRefusal.withUnsafeBytes { _ = try? Socket.write(fd, $0) }
+            Socket.shutdownWrite(fd)
+            // Closing with the request unread would send a reset, which can destroy the answer before the client
+            // reads it: what has arrived is read and dropped first.
+            _ = try? Socket.read(fd, into: context.loop.readBuffer)
+        }
+        Socket.close(fd)
+    }
+
+    private static let pendingRefusal = HTTPResponse.error(
+        HandshakeError(.serviceUnavailable, "too many pending handshakes"))
 
     private func handleAcceptError(_ error: Errno) {
         switch error.code {

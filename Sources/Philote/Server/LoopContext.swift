@@ -6,6 +6,8 @@ final class LoopContext: @unchecked Sendable {
     let application: WebSocketApplication
     let loop: EventLoop
     let connections: ConnectionCounter
+    /// Sockets accepted but not upgraded, all loops (`MAX_PENDING_HANDSHAKES`).
+    let pendingHandshakes: ConnectionCounter
     /// Set when the port serves wss:// only.
     let tls: TLSContextStore?
     private(set) var connectionCount = 0
@@ -19,9 +21,10 @@ final class LoopContext: @unchecked Sendable {
 
     init(
         configuration: Configuration, logger: Logger, application: WebSocketApplication, loop: EventLoop,
-        connections: ConnectionCounter, tls: TLSContextStore?
+        connections: ConnectionCounter, pendingHandshakes: ConnectionCounter, tls: TLSContextStore?
     ) {
         self.connections = connections
+        self.pendingHandshakes = pendingHandshakes
         self.tls = tls
         self.configuration = configuration
         self.logger = logger

@@ -30,6 +30,15 @@ extension PubSubApplication {
         }
     }
 
+    /// Only a publish from a token that grants the API has its body read; every other request is answered from
+    /// its head (the publish without a valid token with its 401 or 403, counted then).
+    public func readsBody(of head: RequestHead, connection: Connection) -> Bool {
+        guard head.path == "/api/publish", head.method == "POST", let token = TokenLocator.token(in: head),
+            case .success(let claims) = verifier.verify(token, now: Int64(time(nil)))
+        else { return false }
+        return claims.api
+    }
+
     /// Health and metrics answer GET and HEAD (some probes use HEAD); nil when the method is one of those.
     private func probe(_ head: RequestHead) -> [UInt8]? {
         guard head.method != "GET" && head.method != "HEAD" else { return nil }
@@ -97,6 +106,17 @@ extension PubSubApplication {
             ("drain_timeout_ms", String(config.drainTimeout)),
             ("log_format", JSONStringEncoder.quoted(config.logFormat.rawValue)),
             ("metrics_public", String(config.metricsPublic)),
+            ("max_pending_handshakes", String(config.maxPendingHandshakes)),
+            ("compression", String(config.compression)),
+            ("compression_min_size", String(config.compressionMinSize)),
+            ("tls", String(config.tlsCertificateFile != nil)),
+            // The layer in use: `builtin` falls back to `openssl` when the start-up hand-over check fails.
+            ("tls_record_layer", server?.tls.map { JSONStringEncoder.quoted($0.current.recordLayer.rawValue) } ?? "null"),
+            // How many Redis instances, never their URLs: those can carry passwords.
+            ("redis_instances", String(config.redisEndpoints.count)),
+            ("redis_prefix", JSONStringEncoder.quoted(config.redisPrefix)),
+            ("redis_max_pending", String(config.redisMaxPending)),
+            ("redis_timeout_ms", String(config.redisTimeout)),
         ]
         let body = settings.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         return HTTPResponse.json(

@@ -16,6 +16,8 @@ public final class Server: @unchecked Sendable {
     public private(set) var port = 0
     /// Open WebSocket connections, limited by `MAX_CONNECTIONS`.
     public let connections: ConnectionCounter
+    /// Sockets accepted but not upgraded yet, limited by `MAX_PENDING_HANDSHAKES`.
+    public let pendingHandshakes: ConnectionCounter
     /// Set first thing on shutdown, so readiness fails before any client is told to go.
     private let drainingFlag = Atomic<Bool>(false)
     private let startedAtWallClock = ProcessStatistics.wallClockSeconds()
@@ -31,6 +33,7 @@ public final class Server: @unchecked Sendable {
         logger = Logger(level: configuration.logLevel, format: configuration.logFormat)
         group = try LoopGroup(count: configuration.workers)
         connections = ConnectionCounter(limit: configuration.maxConnections)
+        pendingHandshakes = ConnectionCounter(limit: configuration.maxPendingHandshakes)
         guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
             throw Errno(code: EINVAL, call: "address")
         }
@@ -39,7 +42,7 @@ public final class Server: @unchecked Sendable {
             for loop in group.loops {
                 let context = LoopContext(
                     configuration: configuration, logger: logger, application: application, loop: loop,
-                    connections: connections, tls: tls)
+                    connections: connections, pendingHandshakes: pendingHandshakes, tls: tls)
                 let fd = try Socket.listen(on: bindAddress)
                 if port == 0 {
                     // With PORT=0 the first socket picks a port; the others join it.
