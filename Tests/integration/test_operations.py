@@ -164,6 +164,29 @@ def test_metrics_public_needs_no_token(start_server):
 # --- metrics: content ---------------------------------------------------------------------------------------
 
 
+def test_process_open_fds_counts_the_descriptors_without_listing_them(start_server):
+    """The figure comes from the size Linux gives /proc/PID/fd (6.2 on), not from listing it on an event loop."""
+    if os.stat("/proc/self/fd").st_size == 0:
+        pytest.skip("this kernel does not count descriptors in the size of /proc/PID/fd (before Linux 6.2)")
+    server = start_server("serve", SECRET=SECRET, METRICS_PUBLIC="true")
+    baseline = server.fd_count()
+    held = [RawClient(server.port) for _ in range(20)]
+    try:
+        # Settled: every held socket is accepted (polled: accepting is asynchronous to connect).
+        deadline = time.monotonic() + 10
+        while server.fd_count() < baseline + 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        listed = server.fd_count()
+        reported = next(int(line.split()[1]) for line in scrape(server.port, headers=[]).splitlines()
+                        if line.startswith("process_open_fds "))
+        # The scrape's own socket is open while it is answered, and not when the directory was listed.
+        assert reported == listed + 1, (reported, listed)
+    finally:
+        for client in held:
+            client.close()
+    assert server.stop() == 0
+
+
 def test_promtool_accepts_the_metrics(start_server):
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: apt-get install prometheus (scripts/install-deps.sh does)"

@@ -1085,9 +1085,12 @@ SLOW_COUNT, SLOW_SIZE, SLOW_BATCH = 1280, 8000, 64  # 10 MB in batches of 512 KB
 def flood_past_a_slow_subscriber(start_server):
     """A subscriber with a tiny receive window that never reads while a publisher sends 10 MB to its channel in
     batches of 512 KB; three subscribers read each batch before the next is sent (so they keep up: their queues
-    stay under MAX_BACKPRESSURE). Returns (seconds until the readers had everything, the numbers the slow one
-    then read, the close code it finally got or None)."""
-    server = serve(start_server, WORKERS="2")
+    stay under MAX_BACKPRESSURE). Returns (the numbers the slow one then read, the close code it finally got or
+    None)."""
+    # The slow subscriber reads only after the flood, however long the flood took on a loaded machine: the close
+    # frame queued behind what the kernel already holds for it must still be there then, so the server waits for
+    # its close far longer than the test can take.
+    server = start_server("serve", SECRET=SECRET, CLOSE_TIMEOUT="600", WORKERS="2")
     channel = "firehose"
     slow_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     slow_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -1100,19 +1103,18 @@ def flood_past_a_slow_subscriber(start_server):
     readers = [Reader(connect(server.port, token(read=[channel]))) for _ in range(3)]
     publisher = connect(server.port, token(write=[channel]))
     filler = "f" * SLOW_SIZE
-    started = time.monotonic()
     for batch in range(0, SLOW_COUNT, SLOW_BATCH):
         publisher.send(b"".join(frame(TEXT, message_bytes(channel, f"{i:06d}{filler}"))
                                 for i in range(batch, batch + SLOW_BATCH)))
         for reader in readers:
             while len(reader.payloads) < batch + SLOW_BATCH:
                 reader.feed()
-    fast_seconds = time.monotonic() - started
     for index, reader in enumerate(readers):
         numbers = [int(json.loads(payload)["data"][:6]) for payload in reader.payloads]
         assert numbers == list(range(SLOW_COUNT)), f"reading subscriber {index} missed or reordered messages"
-    # Now the slow one reads whatever the server kept for it.
-    slow.sock.settimeout(2)
+    # Now the slow one reads whatever the server kept for it, up to the close frame that ends it (the timeout only
+    # ends a run where the server sent neither).
+    slow.sock.settimeout(30)
     seen, code = [], None
     try:
         while len(seen) < SLOW_COUNT:
@@ -1128,19 +1130,20 @@ def flood_past_a_slow_subscriber(start_server):
         close_politely(client)
     slow.close()
     assert server.stop() == 0, server.log_text()
-    return fast_seconds, seen, code
+    return seen, code
 
 
 def test_a_slow_subscriber_never_stalls_anyone_else(start_server):
-    fast_seconds, seen, code = flood_past_a_slow_subscriber(start_server)
-    assert fast_seconds < 15
+    """The readers got every batch while the slow one read nothing (a stalled fan-out would leave them waiting
+    until their read timeout fails the flood)."""
+    seen, code = flood_past_a_slow_subscriber(start_server)
     assert seen == sorted(set(seen)), "the slow subscriber got messages out of order or twice"
 
 
 def test_a_slow_subscriber_over_max_backpressure_is_closed_1008(start_server):
     """PROTOCOL.md: at-most-once, reliability rules in DESIGN.md: over MAX_BACKPRESSURE (1 MiB) queued bytes a
     connection is closed 1008 "slow consumer" (its queue is not allowed to grow without bound)."""
-    fast_seconds, seen, code = flood_past_a_slow_subscriber(start_server)
+    seen, code = flood_past_a_slow_subscriber(start_server)
     assert code == 1008, (f"the slow subscriber was not closed 1008 (close code {code}); it was sent "
                           f"{len(seen)} of {SLOW_COUNT} messages of {SLOW_SIZE} bytes")
     assert len(seen) < SLOW_COUNT

@@ -105,8 +105,9 @@ extension MetricsSnapshot {
             out.single(
                 "process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.",
                 String(process.residentBytes))
-            out.single(
-                "process_open_fds", .gauge, help: "Number of open file descriptors.", String(process.openDescriptors))
+            if let open = process.openDescriptors {
+                out.single("process_open_fds", .gauge, help: "Number of open file descriptors.", String(open))
+            }
             out.single(
                 "process_max_fds", .gauge, help: "Maximum number of open file descriptors.",
                 String(process.maxDescriptors))

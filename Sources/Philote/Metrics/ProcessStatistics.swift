@@ -6,10 +6,11 @@
 public struct ProcessStatistics: Sendable, Equatable {
     public var startTimeSeconds: Double
     public var residentBytes: Int
-    public var openDescriptors: Int
+    /// nil where the kernel cannot tell it cheaply (before Linux 6.2).
+    public var openDescriptors: Int?
     public var maxDescriptors: Int
 
-    public init(startTimeSeconds: Double, residentBytes: Int, openDescriptors: Int, maxDescriptors: Int) {
+    public init(startTimeSeconds: Double, residentBytes: Int, openDescriptors: Int?, maxDescriptors: Int) {
         self.startTimeSeconds = startTimeSeconds
         self.residentBytes = residentBytes
         self.openDescriptors = openDescriptors
@@ -39,16 +40,13 @@ public struct ProcessStatistics: Sendable, Equatable {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    private static func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return 0 }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
-            if !isDot { count += 1 }
-        }
-        // The directory being listed holds a descriptor of its own.
-        return max(0, count - 1)
+    /// The size Linux (6.2 and later) reports for /proc/self/fd, which is the number of open descriptors, counted
+    /// from the descriptor bitmap. A scrape runs on an event loop: listing the directory instead took 14.7 ms at
+    /// 18,000 descriptors, a stall that grows with the connections. Older kernels report 0: no figure then.
+    private static func openDescriptors() -> Int? {
+        var status = stat()
+        guard stat("/proc/self/fd", &status) == 0, status.st_size > 0 else { return nil }
+        return Int(status.st_size)
     }
 
     /// Seconds since the Unix epoch, now.
