@@ -15,6 +15,16 @@ static void set_error(char *error, size_t length, const char *what, const char *
     ERR_clear_error();
 }
 
+// For a file named by a variable: "<what> TLS_CERT_FILE=/path: <OpenSSL's reason>", so that the operator knows
+// which setting to fix.
+static void set_file_error(char *error, size_t length, const char *what, const char *variable, const char *file) {
+    unsigned long code = ERR_peek_last_error();
+    char reason[256] = "";
+    if (code) ERR_error_string_n(code, reason, sizeof reason);
+    snprintf(error, length, "%s %s=%s%s%s", what, variable, file, code ? ": " : "", reason);
+    ERR_clear_error();
+}
+
 // ALPN: the only protocol spoken here is HTTP/1.1 (the WebSocket upgrade); a client that offers ALPN
 // without it is refused, one that offers none proceeds.
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_length, const unsigned char *in,
@@ -60,28 +70,32 @@ CSystem_TLSContext *CSystem_tls_server_context(const char *cert_file, const char
     SSL_CTX_set_alpn_select_cb(context, select_alpn, NULL);
     if (hand_over) CSystem_tls_capture_traffic(context);
     if (SSL_CTX_use_certificate_chain_file(context, cert_file) != 1) {
-        set_error(error, error_length, "cannot load the certificate chain", cert_file);
+        set_file_error(error, error_length, "cannot load the certificate chain", "TLS_CERT_FILE", cert_file);
         SSL_CTX_free(context);
         return NULL;
     }
     if (SSL_CTX_use_PrivateKey_file(context, key_file, SSL_FILETYPE_PEM) != 1) {
-        set_error(error, error_length, "cannot load the private key", key_file);
+        set_file_error(error, error_length, "cannot load the private key", "TLS_KEY_FILE", key_file);
         SSL_CTX_free(context);
         return NULL;
     }
     if (SSL_CTX_check_private_key(context) != 1) {
-        set_error(error, error_length, "the private key does not match the certificate in", cert_file);
+        snprintf(error, error_length,
+                 "the private key TLS_KEY_FILE=%s does not match the certificate TLS_CERT_FILE=%s", key_file,
+                 cert_file);
+        ERR_clear_error();
         SSL_CTX_free(context);
         return NULL;
     }
     X509 *leaf = SSL_CTX_get0_certificate(context);
     if (!leaf || X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
-        snprintf(error, error_length, "the certificate in %s has expired", cert_file);
+        snprintf(error, error_length, "the certificate in TLS_CERT_FILE=%s has expired", cert_file);
         SSL_CTX_free(context);
         return NULL;
     }
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
-        snprintf(error, error_length, "the certificate in %s is not valid yet", cert_file);
+        snprintf(error, error_length, "the certificate in TLS_CERT_FILE=%s is not valid yet (is the clock right?)",
+                 cert_file);
         SSL_CTX_free(context);
         return NULL;
     }

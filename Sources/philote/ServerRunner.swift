@@ -61,11 +61,13 @@ enum ServerRunner {
                 fail("TLS: \(error)", status: 2)
             }
         }
+        // Configuration accepted HOST, so it parses; the description brackets an IPv6 literal ([::]:6380).
+        let listenAddress = { (port: Int) in SocketAddress(host: configuration.host, port: port)!.description }
         let server: Server
         do {
             server = try Server(configuration: configuration, application: application, tls: tls)
         } catch {
-            fail("cannot listen on \(configuration.host):\(configuration.port): \(error)", status: 1)
+            fail("cannot listen on \(listenAddress(configuration.port)): \(error)", status: 1)
         }
         prepare(server)
         if let handOverFailure {
@@ -78,25 +80,26 @@ enum ServerRunner {
             "philote started",
             [
                 "version": PhiloteVersion.string, "mode": mode,
-                "address": "\(tls == nil ? "ws" : "wss")://\(configuration.host):\(server.port)",
+                "address": "\(tls == nil ? "ws" : "wss")://\(listenAddress(server.port))",
                 "workers": String(configuration.workers), "tls": tls == nil ? "off" : "on (wss:// only)",
                 "tls_records": tls.map { $0.current.recordLayer.rawValue } ?? "none",
                 "broker": configuration.redisEndpoints.isEmpty
                     ? "none" : "redis " + configuration.redisEndpoints.map(\.label).joined(separator: ","),
             ])
         var received: Int32 = 0
-        // Stop signals end the loop; SIGHUP, or certificate files changed on disk (checked every few
-        // seconds), reload the TLS pair without touching established connections.
+        // Stop signals end the loop; SIGHUP, or certificate files changed on disk (checked every
+        // TLS_RELOAD_INTERVAL), reload the TLS pair without touching established connections.
+        let reloader = tls.map { TLSReloader(store: $0, logger: server.logger) }
+        let interval = configuration.tlsReloadInterval
         while true {
-            var timeout = timespec(tv_sec: 5, tv_nsec: 0)
+            var timeout = timespec(tv_sec: Int(interval / 1000), tv_nsec: Int(interval % 1000) * 1_000_000)
             received = sigtimedwait(&stopSignals, nil, &timeout)
             if received == SIGINT || received == SIGTERM { break }
-            guard let tls, received == SIGHUP || tls.filesChanged else { continue }
-            do {
-                let fresh = try tls.reload()
-                server.logger.info("TLS certificate reloaded", ["serial": fresh.serial])
-            } catch {
-                server.logger.error("TLS reload refused, keeping the current certificate", ["error": "\(error)"])
+            guard let reloader else { continue }
+            if received == SIGHUP {
+                reloader.reloadOnSignal()
+            } else {
+                reloader.check()
             }
         }
         server.logger.info("shutting down", ["signal": received == SIGTERM ? "SIGTERM" : "SIGINT"])

@@ -580,6 +580,37 @@ def test_health_command(start_server):
     assert gone.returncode == 1 and "refused" in gone.stderr, gone.stderr
 
 
+def test_health_command_reaches_a_wildcard_host_over_whichever_loopback_works(start_server):
+    """HOST=:: (or unset) tries 127.0.0.1, then ::1: in a container without IPv6 only the first exists, and a server
+    on :: answers on both. 0.0.0.0 means 127.0.0.1 only; a specific address is asked as it is."""
+    both = start_server("serve", SECRET=SECRET, WORKERS="1", HOST="::")
+    line = next(line for line in both.log_text().splitlines() if 'msg="philote started"' in line)
+    assert f"address=ws://[::]:{both.port} " in line, line
+    for host in ("::", "[::]", "", "0.0.0.0", "127.0.0.1", "::1"):
+        done = run_health(both.port, "--path", "/livez", HOST=host)
+        assert done.returncode == 0, (host, done.stderr)
+    assert run_health(both.port).returncode == 0
+    # Only IPv4 answers (what a container without IPv6 looks like from inside): found first, ::1 never needed.
+    ipv4 = start_server("serve", SECRET=SECRET, WORKERS="1", HOST="127.0.0.1")
+    assert run_health(ipv4.port, HOST="::").returncode == 0
+    # Only IPv6 answers: HOST=:: falls back to ::1; HOST=0.0.0.0 does not look there.
+    ipv6 = start_server("serve", SECRET=SECRET, WORKERS="1", HOST="::1")
+    assert f"address=ws://[::1]:{ipv6.port} " in ipv6.log_text()
+    assert run_health(ipv6.port, HOST="::").returncode == 0
+    refused_v4 = run_health(ipv6.port, HOST="0.0.0.0")
+    assert refused_v4.returncode == 1 and f"127.0.0.1:{ipv6.port}: connection refused" in refused_v4.stderr
+    assert "[::1]" not in refused_v4.stderr, refused_v4.stderr
+    for server in (both, ipv4, ipv6):
+        server.process.send_signal(signal.SIGTERM)
+    for server in (both, ipv4, ipv6):
+        assert server.process.wait(timeout=15) == 0
+    # Nobody listening: both loopbacks tried, each reason given.
+    gone = run_health(both.port, HOST="::")
+    assert gone.returncode == 1, gone.stderr
+    assert f"127.0.0.1:{both.port}: connection refused" in gone.stderr, gone.stderr
+    assert f"[::1]:{both.port}: connection refused" in gone.stderr, gone.stderr
+
+
 def test_health_command_speaks_tls_when_the_server_does(start_server, tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",

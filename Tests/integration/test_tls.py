@@ -16,6 +16,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -565,8 +566,94 @@ def test_unusable_file_exits_2_naming_it(pki, tmp_path, which, problem):
         key = bad
     status, stderr = start_failure(TLS_CERT_FILE=certificate, TLS_KEY_FILE=key)
     assert status == 2, stderr
-    assert str(bad) in stderr, stderr
+    variable = "TLS_CERT_FILE" if which == "certificate" else "TLS_KEY_FILE"
+    assert f"{variable}={bad}" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "system lib" not in stderr, stderr
+    if problem == "missing":
+        assert "no such file" in stderr and "mounted" in stderr, stderr
+    elif problem == "directory":
+        assert "is a directory" in stderr, stderr
+
+
+def open_directory(tmp_path):
+    """A directory every user can enter (pytest's own tmp_path sits under a 0700 directory of root's)."""
+    directory = Path(tempfile.mkdtemp(prefix="philote-tls-"))
+    directory.chmod(0o755)
+    return directory
+
+
+def loads_the_pair(certificate, key, **options):
+    """Whether `philote serve` gets past loading the pair: the port it is given is taken, so a server that loaded
+    its files stops at the next step, the listen, with exit 1 (never left running)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run([str(BINARY), "serve"], timeout=20, stdin=subprocess.DEVNULL,
+                   env={**BASE_ENV, "PORT": str(port), "TLS_CERT_FILE": str(certificate), "TLS_KEY_FILE": str(key)},
+                   **options)
+    if done.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in done.stderr:
+        return True
+    assert done.returncode == 2, done.stderr
+    return False
+
+
+def as_nobody():
+    """subprocess options that run the server as nobody (uid/gid 65534), as a container's user would be."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the server as another user")
+    return {"user": 65534, "group": 65534, "extra_groups": []}
+
+
+def test_key_readable_only_by_root_says_so_naming_the_file_and_the_remedy(pki, tmp_path):
+    directory = open_directory(tmp_path)
+    try:
+        certificate, key = directory / "cert.pem", directory / "key.pem"
+        shutil.copyfile(pki.a[0], certificate)
+        shutil.copyfile(pki.a[1], key)
+        certificate.chmod(0o644)
+        key.chmod(0o600)
+        done = run([str(BINARY), "serve"], timeout=20, stdin=subprocess.DEVNULL,
+                   env={**BASE_ENV, "TLS_CERT_FILE": str(certificate), "TLS_KEY_FILE": str(key)}, **as_nobody())
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert f"TLS_KEY_FILE={key}" in done.stderr, done.stderr
+        assert "permission denied for uid 65534 gid 65534" in done.stderr, done.stderr
+        assert "owner 0:0, mode 0600" in done.stderr, done.stderr
+        assert f"chgrp 65534 {key} && chmod 640 {key}" in done.stderr, done.stderr
+        assert "system lib" not in done.stderr, done.stderr
+        # The remedy it gives works.
+        os.chown(key, 0, 65534)
+        key.chmod(0o640)
+        assert loads_the_pair(certificate, key, **as_nobody())
+    finally:
+        shutil.rmtree(directory)
+
+
+def certbot_tree(root, pki):
+    """What certbot keeps: archive/<name>/ holds the numbered files, live/<name>/ relative links into it."""
+    archive, live = root / "archive" / "example.org", root / "live" / "example.org"
+    archive.mkdir(parents=True)
+    live.mkdir(parents=True)
+    shutil.copyfile(pki.a[0], archive / "fullchain1.pem")
+    shutil.copyfile(pki.a[1], archive / "privkey1.pem")
+    (live / "fullchain.pem").symlink_to("../../archive/example.org/fullchain1.pem")
+    (live / "privkey.pem").symlink_to("../../archive/example.org/privkey1.pem")
+    return live / "fullchain.pem", live / "privkey.pem"
+
+
+def test_certbot_live_links_without_the_archive_say_to_mount_the_whole_directory(pki, tmp_path):
+    """Mounting only live/ into a container leaves its links dangling: the message says so and what to mount."""
+    certificate, key = certbot_tree(tmp_path / "letsencrypt", pki)
+    assert loads_the_pair(certificate, key), "the whole tree is fine"
+    shutil.rmtree(tmp_path / "letsencrypt" / "archive")
+    status, stderr = start_failure(TLS_CERT_FILE=certificate, TLS_KEY_FILE=key)
+    assert status == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert f"TLS_CERT_FILE={certificate}" in stderr, stderr
+    assert "dangling symbolic link to ../../archive/example.org/fullchain1.pem" in stderr, stderr
+    assert "mount the whole directory" in stderr and "/etc/letsencrypt" in stderr, stderr
 
 
 def test_mismatched_key_exits_2_naming_the_pair(pki):
@@ -1150,6 +1237,7 @@ def test_sighup_reload_new_connections_see_b_old_ones_keep_delivering(tls_server
         install(server.dir, *pki.b, pad=True, keep_stamp=True)
         os.kill(server.pid, signal.SIGHUP)
         wait_for(lambda: f"{RELOADED} serial={pki.serial_b}" in server.log_text(), 10, "the reload log line")
+        assert "files=unchanged" in first_line_with(server, RELOADED)
         assert peer(server, pki)["serial"] == pki.serial_b
         # Established connections carry on with the pair they started with.
         send_publish(old_publisher, channel, "after reload, old to old")
@@ -1230,6 +1318,87 @@ def test_bad_pair_on_sighup_is_refused_and_the_old_certificate_keeps_serving(tls
         assert peer(server, pki)["serial"] == pki.serial_b
     assert server.process.poll() is None
     assert server.stop() == 0, server.log_text()
+
+
+STILL_REFUSED = 'msg="TLS reload still refused"'
+
+
+def replace_file(path, data):
+    """Replaces a file by rename, as an ACME client does, so that a check never sees it half written."""
+    temporary = path.with_name(path.name + ".new")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def first_line_with(server, needle):
+    return next((line for line in server.log_text().splitlines() if needle in line), None)
+
+
+def test_a_bad_renewed_pair_is_logged_once_per_distinct_failure(tls_server, pki):
+    """The periodic check retries a bad pair every TLS_RELOAD_INTERVAL and logs the refusal at the error level once,
+    again only when the reason changes or after a success. A debug line at each retry shows the periods passing."""
+    server = tls_server(TLS_RELOAD_INTERVAL="100ms", LOGLEVEL="debug")
+
+    def refusals_after_more_periods(periods=5):
+        start = log_count(server, STILL_REFUSED)
+        wait_for(lambda: log_count(server, STILL_REFUSED) >= start + periods, 15, f"{periods} more reload periods")
+        return log_count(server, REFUSED)
+
+    # A renewal gone wrong: B's certificate beside A's key.
+    replace_file(server.cert_path, pki.b[0].read_bytes())
+    wait_for(lambda: log_count(server, REFUSED) >= 1, 15, "the refused pair")
+    assert refusals_after_more_periods() == 1, reload_lines(server)
+    line = first_line_with(server, REFUSED)
+    assert "level=error" in line and "does not match" in line and 'trigger="files changed"' in line, line
+    assert f"serial={pki.serial_a}" in line and "files=changed" in line, line
+    assert peer(server, pki)["serial"] == pki.serial_a
+    # Another failure: a certificate file that is not PEM. Logged, once.
+    replace_file(server.cert_path, b"-----BEGIN CERTIFICATE-----\nMIIB")
+    wait_for(lambda: log_count(server, REFUSED) >= 2, 15, "the second, different refusal")
+    assert refusals_after_more_periods() == 2, reload_lines(server)
+    # B's key, then B's certificate: every state on the way is the refusal already logged, or the good pair.
+    replace_file(server.key_path, pki.b[1].read_bytes())
+    replace_file(server.cert_path, pki.b[0].read_bytes())
+    line = wait_for(lambda: first_line_with(server, RELOADED), 15, "the reload of the good pair")
+    assert f"{RELOADED} serial={pki.serial_b} previous_serial={pki.serial_a}" in line, line
+    assert 'trigger="files changed"' in line and "files=changed" in line, line
+    assert log_count(server, REFUSED) == 2, reload_lines(server)
+    assert peer(server, pki)["serial"] == pki.serial_b
+    # After a success, the first failure again is news again.
+    replace_file(server.key_path, pki.a[1].read_bytes())
+    wait_for(lambda: log_count(server, REFUSED) >= 3, 15, "the refusal after a success")
+    assert refusals_after_more_periods() == 3, reload_lines(server)
+    assert server.stop() == 0, server.log_text()
+
+
+def test_sighup_with_unchanged_files_says_they_had_not_changed(tls_server, pki):
+    server = tls_server()
+    os.kill(server.pid, signal.SIGHUP)
+    line = wait_for(lambda: first_line_with(server, RELOADED), 10, "the reload log line")
+    assert f"serial={pki.serial_a} previous_serial={pki.serial_a}" in line, line
+    assert "trigger=SIGHUP" in line and "files=unchanged" in line, line
+    assert server.stop() == 0, server.log_text()
+
+
+def test_reload_refusal_names_the_file_and_the_reason(tls_server, pki):
+    """A renewal that leaves the key a dangling link (a certbot live/ directory without its archive/): the refusal
+    names the variable, the file and the link, not OpenSSL's "system lib"."""
+    server = tls_server(TLS_RELOAD_INTERVAL="100ms")
+    link = server.key_path.with_name("key.link")
+    link.symlink_to("../archive/privkey2.pem")
+    os.replace(link, server.key_path)
+    line = wait_for(lambda: first_line_with(server, REFUSED), 15, "the refused reload")
+    assert f"TLS_KEY_FILE={server.key_path}" in line, line
+    assert "dangling symbolic link to ../archive/privkey2.pem" in line and "system lib" not in line, line
+    assert peer(server, pki)["serial"] == pki.serial_a
+    assert server.stop() == 0, server.log_text()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", ""])
+def test_bad_reload_interval_exits_2_naming_the_variable(pki, value):
+    status, stderr = start_failure(TLS_CERT_FILE=pki.a[0], TLS_KEY_FILE=pki.a[1], TLS_RELOAD_INTERVAL=value)
+    assert status == 2, stderr
+    assert "TLS_RELOAD_INTERVAL" in stderr and "duration" in stderr, stderr
 
 
 def test_expired_replacement_is_refused(tls_server, pki):

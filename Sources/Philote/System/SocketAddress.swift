@@ -16,10 +16,10 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     /// Parses a numeric IPv4 or IPv6 host (`0.0.0.0`, `127.0.0.1`, `::`, `::1`); nil for anything else.
     public init?(host: String, port: Int) {
         guard (0...65535).contains(port) else { return nil }
-        self.host = host
         self.port = port
         var v4 = sockaddr_in()
         if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+            self.host = host
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = UInt16(port).bigEndian
             storage = .v4(v4)
@@ -27,6 +27,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
         var v6 = sockaddr_in6()
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        // Kept without brackets, so that `description` adds exactly one pair.
+        self.host = bare
         if inet_pton(AF_INET6, bare, &v6.sin6_addr) == 1 {
             v6.sin6_family = sa_family_t(AF_INET6)
             v6.sin6_port = UInt16(port).bigEndian

@@ -19,10 +19,18 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// Loads and checks the pair: unreadable files, a key that does not match, or a certificate that is
-    /// expired or not yet valid are errors naming the file.
+    /// expired or not yet valid are errors naming the file. A file that cannot be opened is reported with the
+    /// system's reason and the remedy (TLSFileCheck), not OpenSSL's opaque "system lib".
     public init(
         certificateFile: String, keyFile: String, recordLayer: TLSRecordLayerMode = .builtin
     ) throws(LoadError) {
+        for (variable, path, role) in [
+            ("TLS_CERT_FILE", certificateFile, "certificate chain"), ("TLS_KEY_FILE", keyFile, "private key"),
+        ] {
+            if let problem = TLSFileCheck.problem(variable: variable, path: path, role: role) {
+                throw LoadError(description: problem)
+            }
+        }
         var message = [CChar](repeating: 0, count: 512)
         guard
             let context = CSystem_tls_server_context(
