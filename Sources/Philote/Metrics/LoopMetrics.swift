@@ -121,6 +121,8 @@ public final class LoopMetrics: Sendable {
     let bytesIn = Atomic<UInt64>(0)
     let bytesOut = Atomic<UInt64>(0)
     let slowConsumerCloses = Atomic<UInt64>(0)
+    /// Publishes from this loop that another loop missed because it had `HandOffBudget.limit` bytes waiting.
+    let handOffDropped = Atomic<UInt64>(0)
     /// Bytes given to a compressor, and what came out (once per publish and window size, not per reader).
     let compressionInput = Atomic<UInt64>(0)
     let compressionOutput = Atomic<UInt64>(0)

@@ -44,6 +44,10 @@ extension MetricsSnapshot {
             "philote_slow_consumer_closes_total", .counter,
             help: "Connections closed with 1008 for passing MAX_BACKPRESSURE.", String(slowConsumerCloses))
         out.single(
+            "philote_handoff_dropped_total", .counter,
+            help: "Publishes an event loop missed because 64 MiB of publishes were already waiting for it (stalled).",
+            String(handOffDropped))
+        out.single(
             "philote_compression_input_bytes_total", .counter,
             help: "Bytes given to permessage-deflate (once per message and window size).", String(compressionInput))
         out.single(

@@ -34,6 +34,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var bytesIn: UInt64 = 0
     public var bytesOut: UInt64 = 0
     public var slowConsumerCloses: UInt64 = 0
+    public var handOffDropped: UInt64 = 0
     public var compressionInput: UInt64 = 0
     public var compressionOutput: UInt64 = 0
     public var tlsHandshakes: UInt64 = 0
@@ -73,6 +74,7 @@ public struct MetricsSnapshot: Sendable, Equatable {
         bytesIn &+= metrics.bytesIn.load(ordering: .relaxed)
         bytesOut &+= metrics.bytesOut.load(ordering: .relaxed)
         slowConsumerCloses &+= metrics.slowConsumerCloses.load(ordering: .relaxed)
+        handOffDropped &+= metrics.handOffDropped.load(ordering: .relaxed)
         compressionInput &+= metrics.compressionInput.load(ordering: .relaxed)
         compressionOutput &+= metrics.compressionOutput.load(ordering: .relaxed)
         tlsHandshakes &+= metrics.tlsHandshakes.load(ordering: .relaxed)

@@ -18,10 +18,13 @@ final class Hub: @unchecked Sendable {
     private(set) var broker: RedisBroker?
 
     /// `metrics` holds each loop's counters, in loop order.
-    init(loops: [EventLoop], metrics: [LoopMetrics]) {
+    init(loops: [EventLoop], metrics: [LoopMetrics], handOffLimit: Int = HandOffBudget.defaultLimit) {
         self.loops = loops
         locals = metrics.map { LocalHub(metrics: $0) }
-        outboxes = loops.map { Outbox(origin: $0, loops: loops, locals: locals) }
+        let budgets = loops.map { _ in HandOffBudget(limit: handOffLimit) }
+        outboxes = loops.map {
+            Outbox(origin: $0, loops: loops, locals: locals, budgets: budgets, metrics: metrics[$0.index])
+        }
     }
 
     func local(_ loop: EventLoop) -> LocalHub { locals[loop.index] }
@@ -93,6 +96,14 @@ struct Parcel: @unchecked Sendable {
     let tally: PublishTally?
     /// Came from another server through the broker: not to be sent back to it.
     let fromBroker: Bool
+
+    /// What it holds while it waits for another loop: its frames, its channel name, and about as much again for
+    /// the parcel and the frames' headers.
+    var cost: Int {
+        var bytes = 128 + channel.count + delivery.plain.length
+        for case let frame? in delivery.compressed { bytes += frame.length }
+        return bytes
+    }
 }
 
 /// What one loop has published this tick for the other loops; shipped in the loop's before-sleep pass.
@@ -101,14 +112,20 @@ final class Outbox: EventHandler, @unchecked Sendable {
     private let origin: EventLoop
     private let loops: [EventLoop]
     private let locals: [LocalHub]
+    /// One per loop, shared by every origin: what each loop has been handed and not yet run.
+    private let budgets: [HandOffBudget]
+    /// The origin loop's counters (it alone writes them).
+    private let metrics: LoopMetrics
     private var pending: [Parcel] = []
     /// Set when there is a broker: loop 0 forwards other loops' publishes to it.
     var broker: RedisBroker?
 
-    init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub]) {
+    init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub], budgets: [HandOffBudget], metrics: LoopMetrics) {
         self.origin = origin
         self.loops = loops
         self.locals = locals
+        self.budgets = budgets
+        self.metrics = metrics
     }
 
     func add(_ parcel: Parcel) {
@@ -120,7 +137,16 @@ final class Outbox: EventHandler, @unchecked Sendable {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending = []
+        let cost = batch.reduce(0) { $0 + $1.cost }
         for (index, loop) in loops.enumerated() where index != origin.index {
+            let budget = budgets[index]
+            guard budget.take(cost) else {
+                // That loop is not running its tasks: these publishes miss its readers (and, on loop 0, Redis).
+                // At most once, as for a slow consumer; an HTTP publish still gets its answer.
+                metrics.handOffDropped.add(fromOwner: UInt64(batch.count))
+                for parcel in batch { parcel.tally?.report(0) }
+                continue
+            }
             let local = locals[index]
             let broker = index == 0 ? broker : nil
             loop.execute {
@@ -130,6 +156,7 @@ final class Outbox: EventHandler, @unchecked Sendable {
                     parcel.tally?.report(delivered)
                     if let broker, !parcel.fromBroker { broker.publish(parcel.delivery.plain, to: parcel.channel) }
                 }
+                budget.giveBack(cost)
             }
         }
     }
