@@ -7,6 +7,12 @@ import Testing
     let signer = TokenSigner(secret: "test-secret")
     let now: Int64 = 1_800_000_000
 
+    @Test func anEmptySegmentDecodesToNothingAndAnImpossibleLengthToNil() {
+        #expect(Base64URL.decode("") == [])
+        #expect(Base64URL.decode("A") == nil)
+        #expect(Base64URL.decode("QQ") == [0x41])
+    }
+
     @Test func verifiesTheWellKnownHS256Example() throws {
         // The HS256 example token of RFC 7519's ecosystem (jwt.io), signed with "your-256-bit-secret".
         let token =

@@ -23,7 +23,7 @@ public final class EventLoop: @unchecked Sendable {
     /// could not write them have taken references.
     private var heldFrames: [SharedFrame] = []
     private var tasks: [(deadline: UInt64, task: () -> Void)] = []
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private let inbox = PThreadMutex<[@Sendable () -> Void]>([])
     private var running = false
     private let events: UnsafeMutablePointer<CSystem_Event>
     private let maxEvents = 1024
