@@ -14,7 +14,13 @@ struct HealthCommand: ParsableCommand {
         commandName: "health",
         abstract: "Check a server on this host: exit 0 when its /readyz (or --path) answers 200, else 1.",
         discussion: """
-            The address comes from the server's environment: PORT (default 6380) and HOST. HOST unset,             empty or :: tries 127.0.0.1, then ::1 (containers often have no IPv6); 0.0.0.0 means             127.0.0.1; any other address is asked as it is. When TLS_CERT_FILE and TLS_KEY_FILE are set it             speaks TLS without checking the certificate (it only asks whether this host's server answers).             /livez answers 200 while the process serves; /readyz also fails while draining or while Redis             is down: a container's HEALTHCHECK wants /livez, a load balancer /readyz. Prints the status             line on failure.
+            The address comes from the server's environment: PORT (default 6380) and HOST. HOST unset, \
+            empty or :: tries 127.0.0.1, then ::1 (containers often have no IPv6); 0.0.0.0 means \
+            127.0.0.1; any other address is asked as it is. When TLS_CERT_FILE and TLS_KEY_FILE are set it \
+            speaks TLS without checking the certificate (it only asks whether this host's server answers). \
+            /livez answers 200 while the process serves; /readyz also fails while draining or while Redis \
+            is down: a container's HEALTHCHECK wants /livez, a load balancer /readyz. Prints the status \
+            line on failure.
             """
     )
 

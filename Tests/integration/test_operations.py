@@ -761,17 +761,56 @@ def test_runtime_packages_exist_in_the_debian_release_of_both_stages():
         assert done.returncode == 0 and done.stdout, f"{package} is not a {release} package"
 
 
+def dockerfile_instructions():
+    """The Dockerfile's instructions, each on one line (continuation lines joined), comments left out."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return [line for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def test_dockerfile_shape():
     text = DOCKERFILE.read_text()
+    instructions = "\n".join(dockerfile_instructions())
     stages = re.findall(r"^FROM (\S+)", text, re.M)
     assert len(stages) == 2, stages
-    assert re.search(r"^USER (?!root|0)\S+", text, re.M), "the runtime runs as a non-root user"
+    assert not re.search(r"^# *syntax *=", text, re.M | re.I), "no parser directive: the default frontend builds it"
+    assert re.search(r"^USER 10001:10001$", text, re.M), "numeric non-root user and group"
+    # The group is made with gid 10001 (not taken from the system range), then the user joins it.
+    assert re.search(r"groupadd --gid 10001 philote", instructions), instructions
+    assert re.search(r"useradd --uid 10001 --gid 10001 ", instructions), instructions
+    assert "--system" not in instructions
+    build_stage = instructions.split("\nFROM ")[1]
+    assert re.search(r"strip (--strip-all )?/out/philote", build_stage), "the binary is stripped in the build stage"
     assert re.search(r"^EXPOSE 6380$", text, re.M)
-    assert re.search(r'^HEALTHCHECK .*CMD \["/usr/local/bin/philote", "health"\]$', text, re.M)
+    # Liveness: a Redis outage fails /readyz, and must not mark every container unhealthy.
+    assert re.search(r'^HEALTHCHECK .*CMD \["/usr/local/bin/philote", "health", "--path", "/livez"\]$', instructions,
+                     re.M), instructions
     assert not re.search(r"^ENV .*SECRET", text, re.M), "no secret baked into the image"
     assert not re.search(r"^(COPY|ADD) .*\.(env|pem|key)\b", text, re.M), "configuration comes from the environment"
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^docker:", makefile, re.M) and "docker build" in makefile
+    assert re.search(r"^docker-test:\n\tscripts/docker-test.sh$", makefile, re.M)
+    assert re.search(r"^\.PHONY:.* docker-test\b", makefile, re.M)
+
+
+def test_docker_test_skips_cleanly_without_an_engine(tmp_path):
+    """scripts/docker-test.sh where `docker info` fails (an engine that is not running, or no docker command at
+    all): one clear line and exit 0. It is shellcheck-clean, since no engine here ever runs it through."""
+    failing, absent = tmp_path / "failing", tmp_path / "absent"
+    for directory in (failing, absent):
+        directory.mkdir()
+        (directory / "dirname").symlink_to(shutil.which("dirname"))
+    (failing / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (failing / "docker").chmod(0o755)
+    for directory in (failing, absent):
+        done = subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "docker-test.sh")], env={"PATH": str(directory)},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "docker-test: skipped: no Docker engine (docker info failed)\n", done.stdout
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    checked = subprocess.run(["shellcheck", str(ROOT / "scripts" / "docker-test.sh")], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout
 
 
 def test_systemd_unit():
