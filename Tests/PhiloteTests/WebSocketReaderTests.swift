@@ -134,6 +134,57 @@ private func readOnce(_ bytes: [UInt8], maxMessageSize: Int = 65536) -> (WebSock
         #expect(events.isEmpty)
     }
 
+    /// One large text frame: a bad byte early in its payload fails as soon as it arrives, not once the frame is here.
+    @Test(arguments: [[UInt8](), [1, 2, 3, 4], [0x80, 0x7F, 0xFF, 0x01]])
+    func invalidUTF8InAnIncompleteFrameFailsAtTheFirstBadByte(_ mask: [UInt8]) {
+        let payload = Array("ok ".utf8) + [0xC3] + [0x28] + Array(repeating: 0x61, count: 4000)
+        let frame = clientFrame(0x1, payload, mask: mask.isEmpty ? [0, 0, 0, 0] : mask)
+        // 8 header bytes, then the first six payload bytes (the bad pair is at 3 and 4).
+        let (outcome, events) = readOnce(Array(frame[..<14]))
+        #expect(outcome.stop == .failure(.invalidUTF8))
+        #expect(events.isEmpty)
+        // Not before the bad byte: a prefix ending inside the valid part is only incomplete.
+        let (early, _) = readOnce(Array(frame[..<11]))
+        #expect(early.stop == nil)
+    }
+
+    /// The payload arrives a byte at a time (the connection offers the frame again from its start each time):
+    /// valid text split anywhere, even inside a character and at every mask phase, never fails early.
+    @Test func validTextArrivingAByteAtATimeIsDelivered() {
+        let text = Array("κόσμε ok ".utf8) + Array(repeating: 0x7A, count: 40) + Array("€𝄞".utf8)
+        let stream = clientFrame(0x1, Array(text[..<7]), fin: false, mask: [3, 1, 4, 1])
+            + clientFrame(0x0, Array(text[7...]), mask: [2, 7, 1, 8])
+        let result = readInChunks(stream.map { [$0] })
+        #expect(result.events == [.message(.text, text)])
+        #expect(result.stop == nil)
+    }
+
+    @Test func invalidUTF8InAnIncompleteContinuationFailsEarly() {
+        // The first fragment ends inside "é" (0xC3 0xA9): its continuation must start with 0xA9, and 0x41 cannot.
+        let first = clientFrame(0x1, [0x61, 0xC3], fin: false)
+        let continuation = clientFrame(0x0, [0x41] + Array(repeating: 0x61, count: 1000), mask: [5, 6, 7, 8])
+        let (outcome, _) = readOnce(first + Array(continuation[..<9]))
+        #expect(outcome.stop == .failure(.invalidUTF8))
+    }
+
+    /// A continuation whose header announces more than the message has left fails at the header, before its
+    /// payload arrives.
+    @Test func aFragmentedMessageTooLargeFailsAtTheHeaderThatMakesItSo() {
+        let first = clientFrame(0x2, Array(repeating: 1, count: 600), fin: false)
+        let fits = clientFrame(0x0, Array(repeating: 2, count: 424))
+        let tooMuch = clientFrame(0x0, Array(repeating: 2, count: 425))
+        let (accepted, _) = readOnce(first + Array(fits[..<8]), maxMessageSize: 1024)
+        #expect(accepted.stop == nil)
+        let (refused, _) = readOnce(first + Array(tooMuch[..<8]), maxMessageSize: 1024)
+        #expect(refused.stop == .failure(.messageTooBig))
+        // A ping between fragments is not held to what the message has left.
+        let (ping, events) = readOnce(
+            first + clientFrame(0x0, Array(repeating: 3, count: 400), fin: false)
+                + clientFrame(0x9, Array(repeating: 4, count: 100)), maxMessageSize: 1024)
+        #expect(ping.stop == nil)
+        #expect(events == [.ping(Array(repeating: 4, count: 100))])
+    }
+
     @Test func protocolErrorCodesAndReasons() {
         #expect(ProtocolError.protocolViolation("x").closeCode == .protocolError)
         #expect(ProtocolError.protocolViolation("x").reason == "x")

@@ -24,6 +24,14 @@ public struct MessageAssembler: Sendable {
     /// True while a fragmented message is partly received.
     public var isAssembling: Bool { fragmentedOpcode != nil }
 
+    /// How many more payload bytes the message being assembled may take.
+    public var remainingCapacity: Int { maxMessageSize - buffer.count }
+
+    /// While an uncompressed text message is being assembled: the UTF-8 state its next fragment continues from.
+    public var continuationTextValidator: UTF8Validator? {
+        fragmentedOpcode == .text && !isCompressed ? utf8 : nil
+    }
+
     /// Whether the message being assembled, or the one just completed, had RSV1 on its first frame
     /// (permessage-deflate): its payload is compressed, and its UTF-8 is checked after inflating.
     public private(set) var isCompressed = false

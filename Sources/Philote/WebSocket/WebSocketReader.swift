@@ -24,6 +24,11 @@ public struct WebSocketReader {
     private var inflater: Inflater?
     /// Compressed messages received so far (for the connection's closing log line).
     public private(set) var compressedMessages: UInt32 = 0
+    /// The text of a frame whose payload is still arriving, checked as it comes so that invalid UTF-8 fails at
+    /// the first bad byte rather than once the whole frame is here: the payload bytes checked so far (the frame
+    /// is offered again from its start with more data) and the state after them.
+    private var partialTextChecked = 0
+    private var partialText = UTF8Validator()
 
     public init(maxMessageSize: Int) {
         parser = FrameParser(maxPayloadLength: maxMessageSize)
@@ -43,12 +48,18 @@ public struct WebSocketReader {
         var offset = 0
         while true {
             let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])
+            parser.maxContinuationLength = assembler.remainingCapacity
             switch parser.parse(rest) {
             case .incomplete(let frameLength):
+                if frameLength != nil, let error = checkPartialText(UnsafeRawBufferPointer(rest)) {
+                    return Outcome(consumed: offset, pendingFrameLength: nil, stop: .failure(error))
+                }
                 return Outcome(consumed: offset, pendingFrameLength: frameLength, stop: nil)
             case .failure(let error):
                 return Outcome(consumed: offset, pendingFrameLength: nil, stop: .failure(error))
             case .frame(let header):
+                // The whole frame is here: the assembler checks all of its text.
+                partialTextChecked = 0
                 let payload = UnsafeRawBufferPointer(
                     rebasing: rest[header.headerLength..<header.frameLength])
                 offset += header.frameLength
@@ -100,6 +111,45 @@ public struct WebSocketReader {
             }
         }
         return nil
+    }
+
+    /// Checks the payload bytes of an incomplete text frame (or a continuation of an uncompressed text message) that
+    /// arrived since the last look; the error once they cannot be valid UTF-8. The bytes stay masked in `frame`
+    /// (the parser unmasks the whole payload in place once it is here): each piece is unmasked into a scratch buffer.
+    private mutating func checkPartialText(_ frame: UnsafeRawBufferPointer) -> ProtocolError? {
+        guard case .header(let header) = parser.header(frame) else { return nil }
+        let available = min(frame.count, header.frameLength) - header.headerLength
+        guard available > partialTextChecked else { return nil }
+        if partialTextChecked == 0 {
+            switch header.opcode {
+            case .text where header.rsv & FrameHeader.rsv1 == 0 && !assembler.isAssembling:
+                partialText = UTF8Validator()
+            case .continuation:
+                guard let state = assembler.continuationTextValidator else { return nil }
+                partialText = state
+            default:
+                return nil
+            }
+        }
+        let valid = withUnsafeTemporaryAllocation(byteCount: 512, alignment: 8) { scratch -> Bool in
+            var position = partialTextChecked
+            while position < available {
+                let count = min(scratch.count, available - position)
+                let piece = UnsafeRawBufferPointer(rebasing: frame[(header.headerLength + position)...].prefix(count))
+                scratch.copyMemory(from: piece)
+                if let key = header.maskKey {
+                    // The key's phase at `position`: its bytes rotated so that applyMask starts there.
+                    let shift = UInt32(8 * (position & 3))
+                    let rotated = shift == 0 ? key : key >> shift | key << (32 - shift)
+                    FrameParser.applyMask(rotated, to: scratch.baseAddress!, count: count)
+                }
+                guard partialText.validate(UnsafeRawBufferPointer(rebasing: scratch[..<count])) else { return false }
+                position += count
+            }
+            return true
+        }
+        partialTextChecked = available
+        return valid ? nil : .invalidUTF8
     }
 
     /// Inflates a whole compressed message (capped at the message size limit, so a compression bomb stops
