@@ -11,7 +11,7 @@ import Testing
         let metrics = [LoopMetrics(), LoopMetrics()]
         let budgets = loops.map { _ in HandOffBudget(limit: 10_000) }
         let outbox = Outbox(
-            origin: loops[0], loops: loops, locals: metrics.map { LocalHub(metrics: $0) }, budgets: budgets,
+            origin: loops[0], loops: loops, locals: loops.map { _ in LocalHub() }, budgets: budgets,
             metrics: metrics[0])
         let payload = [UInt8](repeating: 0x61, count: 1000)
         let frame = payload.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) }

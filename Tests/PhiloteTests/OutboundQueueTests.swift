@@ -30,6 +30,41 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
 }
 
 @Suite struct OutboundQueueTests {
+    /// A flush counts the data messages it wrote in full: not control frames, not a message partly written, not
+    /// what a slow consumer's queue drops unwritten.
+    @Test func consumingCountsOnlyWholeDataMessagesWritten() {
+        var queue = OutboundQueue()
+        let message = { (byte: UInt8) in SharedFrame.make(bytes: [0x81, 0x02, byte, byte]) }
+        let frames = [
+            message(1), SharedFrame.make(bytes: [0x89, 0x00]), message(2), message(3), message(4),
+        ]
+        for (index, item) in frames.enumerated() {
+            if index != 1 { #expect(item.length == 4) }
+        }
+        // Only frames made as messages count: these bytes look like text frames, but were not made as messages.
+        for item in frames { queue.append(held: item) }
+        #expect(queue.queuedMessages == 0)
+        queue.removeAll()
+
+        let made = [UInt8(1), 2, 3, 4].map { byte in
+            [0x81, 0x02, byte, byte].withUnsafeBytes { SharedFrame.make(copying: $0, isMessage: true) }
+        }
+        let ping = FrameWriter.frame(.ping, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+        for item in [made[0], ping, made[1], made[2], made[3]] { queue.append(held: item) }
+        #expect(queue.queuedMessages == 4)
+        #expect(queue.consume(4) == 1)  // the first message
+        #expect(queue.consume(2 + 3) == 0)  // the ping, and most of the second message
+        #expect(queue.consume(1) == 1)  // the rest of it
+        #expect(queue.consume(2) == 0)  // half of the third
+        queue.dropUnsent()  // the fourth goes unwritten; the third, started, stays
+        #expect(queue.queuedMessages == 1)
+        #expect(queue.consume(2) == 1)
+        #expect(queue.isEmpty && queue.queuedMessages == 0)
+        queue.retainUnsent()
+        #expect(FrameWriter.frame(.text, payload: UnsafeRawBufferPointer(start: nil, count: 0)).isMessage)
+        #expect(!FrameWriter.closeFrame(1000).isMessage)
+    }
+
     @Test func heldFramesAreQueuedInOrderAndNotRetained() {
         var queue = OutboundQueue()
         weak var first: SharedFrame?

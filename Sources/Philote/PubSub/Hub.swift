@@ -20,7 +20,7 @@ final class Hub: @unchecked Sendable {
     /// `metrics` holds each loop's counters, in loop order.
     init(loops: [EventLoop], metrics: [LoopMetrics], handOffLimit: Int = HandOffBudget.defaultLimit) {
         self.loops = loops
-        locals = metrics.map { LocalHub(metrics: $0) }
+        locals = loops.map { _ in LocalHub() }
         let budgets = loops.map { _ in HandOffBudget(limit: handOffLimit) }
         outboxes = loops.map {
             Outbox(origin: $0, loops: loops, locals: locals, budgets: budgets, metrics: metrics[$0.index])

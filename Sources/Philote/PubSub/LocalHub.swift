@@ -21,15 +21,11 @@ final class LocalHub: @unchecked Sendable {
 
     private var channels: [[UInt8]: Subscribers] = [:]
     private var permissionsCache: [String: Permissions] = [:]
-    /// This loop's counters: deliveries are counted once per publish, not per recipient.
-    private let metrics: LoopMetrics
     /// Told when this loop gains its first reader of a channel or loses its last (the broker subscribes
     /// to what some loop reads). Set before the loops start; nil without a broker.
     var readersChanged: ((_ channel: [UInt8], _ present: Bool) -> Void)?
 
-    init(metrics: LoopMetrics) {
-        self.metrics = metrics
-    }
+    init() {}
 
     /// The shared permissions object for `token`, made from `claims` on first use.
     func permissions(forToken token: String, claims: Claims) -> Permissions {
@@ -95,13 +91,14 @@ final class LocalHub: @unchecked Sendable {
                 let connection = Unmanaged.passUnretained(entry.connection)
                 if connection.toOpaque() == excluded { continue }
                 let frame = delivery.frame(forWindowBits: entry.windowBits)
-                connection._withUnsafeGuaranteedRef { connection in
+                let queued = connection._withUnsafeGuaranteedRef { connection in
                     frame._withUnsafeGuaranteedRef { connection.send(heldFrame: $0) }
                 }
-                count += 1
+                // A slow consumer closed here instead is no recipient (`philote_messages_sent_total` counts
+                // what each connection's flush writes).
+                if queued { count += 1 }
             }
         }
-        metrics.messagesOut.add(fromOwner: UInt64(count))
         return count
     }
 }

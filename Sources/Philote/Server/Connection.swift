@@ -88,17 +88,19 @@ public final class Connection: EventHandler {
     /// until the loop's flush pass ends with `loop.hold`, once for all recipients, so that queuing it here
     /// costs no reference count (see OutboundQueue). Ignored unless the connection is open. A subscriber
     /// whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is freed at once and
-    /// it is closed with 1008, so it never holds memory or slows anyone else.
+    /// it is closed with 1008, so it never holds memory or slows anyone else. True when the frame was queued.
     @inline(__always)
-    public func send(heldFrame frame: SharedFrame) {
-        guard phase == .open else { return }
+    @discardableResult
+    public func send(heldFrame frame: SharedFrame) -> Bool {
+        guard phase == .open else { return false }
         if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
             dropSlowConsumer()
-            return
+            return false
         }
         if frame.bytes.load(as: UInt8.self) & FrameHeader.rsv1 != 0 { compressedSent &+= 1 }
         outbound.append(held: frame)
         markDirtyIfNeeded()
+        return true
     }
 
     /// Out of line: the rare branch stays out of the per-delivery code that `send(heldFrame:)` inlines into.
@@ -114,7 +116,6 @@ public final class Connection: EventHandler {
     /// above `MAX_BACKPRESSURE` unsent bytes the server stops reading from the peer until it catches up.
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
-        context.metrics.messagesOut.add(fromOwner: 1)
         if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
             let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
             // Incompressible data goes out as it is: RFC 7692 lets every message choose.
@@ -203,11 +204,12 @@ public final class Connection: EventHandler {
                 }
                 switch result {
                 case .processed(let written):
-                    outbound.consume(written)
+                    let messages = outbound.consume(written)
                     // Guaranteed: the context outlives its connections; a plain access would retain its
                     // metrics object around the addition.
                     Unmanaged.passUnretained(context)._withUnsafeGuaranteedRef {
                         $0.metrics.bytesOut.add(fromOwner: UInt64(written))
+                        $0.metrics.messagesOut.add(fromOwner: UInt64(messages))
                     }
                     if written < bytes {
                         updateInterest()
@@ -265,8 +267,14 @@ public final class Connection: EventHandler {
                 endTLS(tls)
                 return
             }
-            outbound.consume(sent.consumed)
-            context.metrics.bytesOut.add(fromOwner: UInt64(sent.consumed))
+            let messages = outbound.consume(sent.consumed)
+            if sent.blocked {
+                // Some of these records wait in the session: they count once they are written.
+                tls.awaitUnsent(messages: messages, bytes: sent.consumed)
+            } else {
+                context.metrics.bytesOut.add(fromOwner: UInt64(sent.consumed))
+                context.metrics.messagesOut.add(fromOwner: UInt64(messages))
+            }
             if sent.blocked {
                 updateInterest()
                 return
@@ -285,7 +293,12 @@ public final class Connection: EventHandler {
     /// waiting (interest updated) or the connection is gone.
     private func writeUnsent(_ tls: TLSSession) -> Bool {
         do {
-            if try tls.writeUnsent(fd) { return true }
+            if try tls.writeUnsent(fd) {
+                let (messages, bytes) = tls.takeWrittenUnsent()
+                context.metrics.bytesOut.add(fromOwner: UInt64(bytes))
+                context.metrics.messagesOut.add(fromOwner: UInt64(messages))
+                return true
+            }
         } catch {
             closeNow()
             return false

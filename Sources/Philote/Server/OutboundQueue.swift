@@ -24,6 +24,9 @@ struct OutboundQueue: ~Copyable {
     /// Bytes of the entry at `head` already written.
     private var headOffset = 0
     private(set) var queuedBytes = 0
+    /// Queued frames that are data messages (`SharedFrame.isMessage`), so that a flush counts the messages it
+    /// wrote in full, and never those dropped unwritten.
+    private(set) var queuedMessages = 0
 
     /// Storage of at most this many entries is kept when the queue drains, so that steady traffic
     /// allocates nothing per tick, while a burst does not stay held by an idle connection.
@@ -47,6 +50,7 @@ struct OutboundQueue: ~Copyable {
         (storage.unsafelyUnwrapped + end).initialize(to: Unmanaged.passUnretained(frame))
         end += 1
         queuedBytes += frame.length
+        if frame.isMessage { queuedMessages += 1 }
     }
 
     /// Makes room at the back: slides the live entries to the front when that frees at least half, else
@@ -89,38 +93,47 @@ struct OutboundQueue: ~Copyable {
         return (count, bytes)
     }
 
-    /// Drops `written` bytes from the front.
+    /// Drops `written` bytes from the front; returns how many data messages that finished.
     @inline(__always)
-    mutating func consume(_ written: Int) {
+    @discardableResult
+    mutating func consume(_ written: Int) -> Int {
         if written == queuedBytes && ownedEnd == head && capacity <= Self.keptCapacity {
             // All of it and nothing owned, the usual case: inline, and without walking the entries.
+            let messages = queuedMessages
             queuedBytes = 0
+            queuedMessages = 0
             head = 0
             end = 0
             ownedEnd = 0
             headOffset = 0
+            return messages
         } else {
-            consumeEntries(written)
+            return consumeEntries(written)
         }
     }
 
     @inline(never)
-    private mutating func consumeEntries(_ written: Int) {
-        guard let storage else { return }
+    private mutating func consumeEntries(_ written: Int) -> Int {
+        guard let storage else { return 0 }
         if written == queuedBytes {
             // All of it: no need to walk the entries, except to release owned ones.
             if ownedEnd > head { releaseOwned() }
+            let messages = queuedMessages
             queuedBytes = 0
+            queuedMessages = 0
             emptied()
-            return
+            return messages
         }
         var remaining = written
+        var messages = 0
         queuedBytes -= written
         while remaining > 0 {
             let entry = storage[head]
-            let available = entry._withUnsafeGuaranteedRef { $0.length } - headOffset
+            let (length, isMessage) = entry._withUnsafeGuaranteedRef { ($0.length, $0.isMessage) }
+            let available = length - headOffset
             if remaining >= available {
                 remaining -= available
+                if isMessage { messages += 1 }
                 if head < ownedEnd { entry.release() }
                 head += 1
                 headOffset = 0
@@ -129,8 +142,10 @@ struct OutboundQueue: ~Copyable {
                 remaining = 0
             }
         }
+        queuedMessages -= messages
         if ownedEnd < head { ownedEnd = head }
         if head == end { emptied() }
+        return messages
     }
 
     private mutating func emptied() {
@@ -167,6 +182,7 @@ struct OutboundQueue: ~Copyable {
         }
         end = keptEnd
         queuedBytes = kept == 1 ? storage[head]._withUnsafeGuaranteedRef { $0.length } - headOffset : 0
+        queuedMessages = kept == 1 && storage[head]._withUnsafeGuaranteedRef({ $0.isMessage }) ? 1 : 0
         if capacity > Self.keptCapacity {
             // A slow consumer's backlog may have grown the storage: give it back now.
             let smaller = UnsafeMutablePointer<Unmanaged<SharedFrame>>.allocate(capacity: 4)
@@ -188,6 +204,7 @@ struct OutboundQueue: ~Copyable {
         ownedEnd = 0
         headOffset = 0
         queuedBytes = 0
+        queuedMessages = 0
     }
 
     private func releaseOwned() {

@@ -35,7 +35,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         broker.deliver = { [unowned self] channel, message in
             // The frame arrives encoded; only the compressed variants this server's readers need are made here.
             let delivery = Delivery(
-                plain: SharedFrame.make(copying: message.frame),
+                plain: SharedFrame.make(copying: message.frame, isMessage: true),
                 compressed: compressedVariants(message.payload, context: context))
             hub.publishFromBroker(delivery, to: channel)
         }

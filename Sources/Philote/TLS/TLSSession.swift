@@ -45,6 +45,10 @@ final class TLSSession {
     var discardsInput = false
     /// When records were last sealed (loop ms; 0: never).
     private var lastSealAt: UInt64 = 0
+    /// Data messages and plaintext bytes whose records (some of them) wait in `records.unsent`: counted as sent
+    /// once those are written, and never if the connection ends first.
+    private var unsentMessages = 0
+    private var unsentPlaintext = 0
 
     init?(context: TLSContext, fd: Int32) {
         guard let tls = CSystem_tls_new(context.pointer, fd) else { return nil }
@@ -142,6 +146,19 @@ final class TLSSession {
 
     /// Records sealed earlier that wait for the socket (alerts, KeyUpdates, data it did not take).
     var unsentCount: Int { records?.unsent.count ?? 0 }
+
+    /// `send` took `bytes` of plaintext, ending `messages` data messages, but the socket did not take all of
+    /// their records.
+    func awaitUnsent(messages: Int, bytes: Int) {
+        unsentMessages += messages
+        unsentPlaintext += bytes
+    }
+
+    /// After `writeUnsent` wrote everything: the messages and plaintext bytes that are now on the wire.
+    func takeWrittenUnsent() -> (messages: Int, bytes: Int) {
+        defer { (unsentMessages, unsentPlaintext) = (0, 0) }
+        return (unsentMessages, unsentPlaintext)
+    }
 
     /// Writes what waits in `unsent`; true when nothing waits any more.
     func writeUnsent(_ fd: Int32) throws(Errno) -> Bool {

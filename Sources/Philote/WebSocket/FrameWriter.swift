@@ -30,7 +30,7 @@ public enum FrameWriter {
     /// A whole frame as one shareable buffer: header plus payload.
     public static func frame(_ opcode: Opcode, payload: UnsafeRawBufferPointer, rsv: UInt8 = 0) -> SharedFrame {
         let header = headerLength(payloadLength: payload.count)
-        let frame = SharedFrame.make(length: header + payload.count)
+        let frame = SharedFrame.make(length: header + payload.count, isMessage: !opcode.isControl)
         let start = frame.bytes
         _ = writeHeader(to: start, opcode: opcode, payloadLength: payload.count, rsv: rsv)
         if let source = payload.baseAddress, !payload.isEmpty {
