@@ -20,6 +20,7 @@ enum ServerRunner {
     }
 
     static func fail(_ message: String, status: Int32) -> Never {
+        Logger.flush()  // log lines queued before this one come first
         var line = Array("philote: \(message)\n".utf8)
         line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
         exit(status)
@@ -106,6 +107,7 @@ enum ServerRunner {
         server.shutdown(gracePeriod: configuration.drainTimeout)
         server.wait()
         server.logger.info("stopped")
+        Logger.flush()
         exit(0)
     }
 }

@@ -1,6 +1,7 @@
 """Operating the server: health and readiness probes, Prometheus metrics (checked by `promtool`), publishing
 over HTTP, the SIGTERM drain sequence, JSON logs, `philote health`, and what can be checked of the
 container image and the systemd unit without Docker or systemd running them. Every wait is bounded."""
+import fcntl
 import json
 import os
 import re
@@ -832,3 +833,34 @@ def test_systemd_unit():
         problems = [line for line in (done.stdout + done.stderr).splitlines()
                     if "philote.service" in line or "Unknown" in line]
         assert done.returncode == 0 and not problems, done.stdout + done.stderr
+
+
+# --- logging never stalls the loops ----------------------------------------------------------------------------
+
+
+def test_a_log_output_that_stops_reading_never_stalls_the_server():
+    """stderr is a pipe nobody reads (a stalled log collector): once it is full, the server keeps serving, drops
+    the lines it cannot keep, and says how many once the output moves again."""
+    port = free_port()
+    env = {**BASE_ENV, "PORT": str(port), "SECRET": SECRET, "LOGLEVEL": "debug", "WORKERS": "2"}
+    process = subprocess.Popen([str(BINARY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        fcntl.fcntl(process.stderr.fileno(), 1031, 4096)  # F_SETPIPE_SZ: a small pipe fills sooner
+        wait_listening(port, process)
+        # Each request logs two debug lines of about 130 bytes: 9,000 of them are more than the 4 KiB pipe and
+        # the server's 1 MiB of queued lines together. A loop blocked on a log write would leave one of these
+        # unanswered and time the client out.
+        for _ in range(9000):
+            status, _, _ = http_request(port, "GET", "/api/info")
+            assert status == 401
+        assert http_request(port, "GET", "/livez")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        _, output = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    text = output.decode(errors="replace")
+    assert "log lines dropped" in text, text[-2000:]
+    assert text.splitlines()[-1].endswith('msg=stopped'), text[-500:]

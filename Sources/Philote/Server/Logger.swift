@@ -3,8 +3,9 @@
 #endif
 
 /// Lines on stderr in the original's shape: `time=... level=... msg="..." key=value`, or with
-/// `LOG_FORMAT=json` the same fields as one JSON object per line. One `write` per line, so lines from
-/// several loops never interleave. Callers never pass tokens, secrets or payloads.
+/// `LOG_FORMAT=json` the same fields as one JSON object per line. Whole lines go to `LogWriter`, whose thread
+/// writes them, so lines from several loops never interleave and a stalled log reader never stalls a loop.
+/// Callers never pass tokens, secrets or payloads.
 public struct Logger: Sendable {
     public var level: LogLevel
     public var format: LogFormat
@@ -19,8 +20,13 @@ public struct Logger: Sendable {
 
     public func log(_ level: LogLevel, _ message: String, _ fields: KeyValuePairs<String, String> = [:]) {
         guard enabled(level) else { return }
-        var bytes = Array(Self.line(format, time: Self.timestamp(), level: level, message: message, fields).utf8)
-        bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        let line = Self.line(format, time: Self.timestamp(), level: level, message: message, fields)
+        LogWriter.standardError.write(Array(line.utf8), format: format)
+    }
+
+    /// Before the process exits: what is queued is written, unless stderr takes nothing for `milliseconds`.
+    public static func flush(milliseconds: Int = 2000) {
+        LogWriter.standardError.flush(milliseconds: milliseconds)
     }
 
     /// One whole line, newline included. JSON keys come in the text form's order: `time`, `level`, `msg`,
