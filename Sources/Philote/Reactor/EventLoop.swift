@@ -12,7 +12,10 @@ public final class EventLoop: @unchecked Sendable {
     public let index: Int
     private let epollFD: Int32
     private let wakeFD: Int32
-    private var handlers: [EventHandler?] = []
+    /// This loop's registered handlers by descriptor. A dictionary, not a table indexed by descriptor number:
+    /// descriptor numbers are shared by the whole process, so with a table every loop held a slot for every
+    /// descriptor any loop had ever used (16 bytes each, never given back); this holds only the loop's own.
+    private var handlers: [Int32: EventHandler] = [:]
     private var timers = TimerHeap()
     /// Handlers to flush this tick, unretained: a handler is kept alive by `handlers` while registered, and by
     /// `retired` from the moment it is deregistered until the end of the tick's flush pass.
@@ -76,14 +79,10 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: Registration
 
     public func register(fd: Int32, handler: EventHandler, events: UInt32) throws(Errno) {
-        let slot = Int(fd)
-        if slot >= handlers.count {
-            handlers.append(contentsOf: repeatElement(nil, count: max(slot + 1 - handlers.count, handlers.count)))
-        }
         try syscallBlocking("epoll_ctl(ADD)") {
             CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_ADD(), fd, events, UInt64(fd))
         }
-        handlers[slot] = handler
+        handlers[fd] = handler
     }
 
     /// Changes what `fd` is watched for. It cannot fail for a registered descriptor; a failure means the
@@ -97,14 +96,18 @@ public final class EventLoop: @unchecked Sendable {
     /// Forgets `fd`; call before closing it.
     public func deregister(fd: Int32) {
         _ = try? syscall("epoll_ctl(DEL)") { CSystem_epoll_ctl(epollFD, CSystem_EPOLL_CTL_DEL(), fd, 0, 0) }
-        if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+        if let handler = handlers.removeValue(forKey: fd) {
             retired.append(handler)
-            handlers[Int(fd)] = nil
+            // After a peak, the storage is given back once the loop holds a small part of it (a dictionary
+            // never shrinks by itself). Rebuilding costs O(count), paid after `capacity` removals at most.
+            if handlers.capacity > 4096 && handlers.count < handlers.capacity / 16 {
+                handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0.key, $0.value) })
+            }
         }
     }
 
     /// Every registered handler (for shutdown).
-    public var registeredHandlers: [EventHandler] { handlers.compactMap { $0 } }
+    public var registeredHandlers: [EventHandler] { Array(handlers.values) }
 
     /// Copies the first `count` scratch iovecs, back to back, into `writeBuffer`, at most `limit` bytes.
     func gatherCopy(count: Int, limit: Int = .max) {
@@ -191,7 +194,7 @@ public final class EventLoop: @unchecked Sendable {
                     let fd = Int32(truncatingIfNeeded: event.token)
                     if fd == wakeFD {
                         drainInbox()
-                    } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                    } else if let handler = handlers[fd] {
                         handler.handleEvents(event.events)
                     }
                 }
@@ -213,7 +216,7 @@ public final class EventLoop: @unchecked Sendable {
 
     private func fireTimers() {
         while let entry = timers.popDue(now: now) {
-            guard Int(entry.fd) < handlers.count, let handler = handlers[Int(entry.fd)],
+            guard let handler = handlers[entry.fd],
                 handler.handlerID == entry.handlerID
             else { continue }
             handler.handleTimer(scheduled: entry.deadline)
