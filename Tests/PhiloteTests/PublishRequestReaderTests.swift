@@ -48,6 +48,18 @@ private func message(_ channel: String, _ data: String) -> ClientMessage {
         #expect(failure.reason == reason)
     }
 
+    /// Found by FuzzPublishRequest: E2 82 opens a three-byte character, the `\n` escape cuts it, AC would
+    /// have closed it. The document parser checked the raw bytes on their own and let this through, and the
+    /// string came out with U+FFFD in it, where a plainly invalid byte is refused.
+    @Test func anEscapeInsideACharacterIsNotUTF8() {
+        let body = Array(#"{"data":""#.utf8) + [0xE2, 0x82] + Array(#"\n"#.utf8) + [0xAC] + Array(#""}"#.utf8)
+        guard case .failure(let failure) = PublishRequestReader.read(body) else {
+            Issue.record("accepted a body that is not UTF-8")
+            return
+        }
+        #expect(failure.reason == "invalid JSON: the body is not UTF-8")
+    }
+
     @Test(arguments: ["", "{", #"{"channel":"a",}"#, "[1,]", #"{"a":1} x"#, "\u{FF}"])
     func invalidJSON(_ body: String) {
         guard case .failure(let failure) = read(body) else {

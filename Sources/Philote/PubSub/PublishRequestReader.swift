@@ -10,6 +10,13 @@ public enum PublishRequestReader {
         } catch {
             return .failure(.init(reason: "invalid JSON: \(error.reason) at byte \(error.offset)"))
         }
+        // RFC 8259 section 8.1: the body is UTF-8. The parser validates a string's raw bytes but not across
+        // an escape (E2 82 `\n` AC passes it), so a body it accepts is checked whole. Only accepted bodies pay
+        // for the pass; a refusal keeps the parser's offset.
+        var utf8 = UTF8Validator()
+        guard body.withUnsafeBytes({ utf8.validate($0) }), utf8.isComplete else {
+            return .failure(.init(reason: "invalid JSON: the body is not UTF-8"))
+        }
         switch document {
         case .object:
             return message(document).map { [$0] }
