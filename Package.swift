@@ -42,6 +42,8 @@ let package = Package(
         .executableTarget(name: "FuzzToken", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzToken"),
         .executableTarget(name: "FuzzEnvelope", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzEnvelope"),
         .executableTarget(name: "FuzzTLSRecords", dependencies: ["Philote", "CSystem", "FuzzSupport"], path: "Fuzz/FuzzTLSRecords"),
+        .executableTarget(name: "FuzzPublishRequest", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzPublishRequest"),
+        .executableTarget(name: "FuzzInflate", dependencies: ["Philote", "CSystem", "FuzzSupport"], path: "Fuzz/FuzzInflate"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),
     ],
     swiftLanguageModes: [.v6]
