@@ -2,10 +2,11 @@
     import Glibc
 #endif
 
-/// Writes log lines from a thread of its own, so that a log reader that stops reading (a full pipe to a stalled
-/// log collector, a terminal on pause) never stalls an event loop: the loops only append to a bounded buffer.
-/// Past `capacity` unwritten bytes, lines are dropped and counted, and a line saying how many comes out once
-/// the output moves again.
+/// Writes log lines without ever stalling the caller (an event loop) on a log reader that stopped reading (a full
+/// pipe to a stalled log collector, a terminal on pause). A line goes out at once when nothing waits before it and
+/// the output says it has room (poll), as it almost always does: then the log is as immediate as a plain write.
+/// Otherwise it joins a bounded buffer that a thread of its own writes. Past `capacity` unwritten bytes, lines are
+/// dropped and counted, and a line saying how many comes out once the output moves again.
 final class LogWriter: @unchecked Sendable {
     /// The process's log: stderr.
     static let standardError = LogWriter(fd: 2)
@@ -35,6 +36,13 @@ final class LogWriter: @unchecked Sendable {
     func write(_ line: [UInt8], format: LogFormat = .text) {
         pthread_mutex_lock(mutex)
         self.format = format
+        // A line of at most PIPE_BUF bytes into an output with room (a pipe with a free buffer, a socket with
+        // space, a file) is written whole without blocking. Under the lock, so that it cannot pass queued lines.
+        if pending.isEmpty && !writing && dropped == 0 && line.count <= Int(PIPE_BUF) && hasRoom() {
+            writeAll(line)
+            pthread_mutex_unlock(mutex)
+            return
+        }
         if pending.count + line.count > capacity {
             dropped += 1
             droppedSinceStart += 1
@@ -93,6 +101,11 @@ final class LogWriter: @unchecked Sendable {
             writing = false
             pthread_cond_broadcast(changed)
         }
+    }
+
+    private func hasRoom() -> Bool {
+        var output = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&output, 1, 0) == 1 && output.revents & Int16(POLLOUT) != 0
     }
 
     private func writeAll(_ bytes: [UInt8]) {
