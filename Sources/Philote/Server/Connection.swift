@@ -271,14 +271,11 @@ public final class Connection: EventHandler {
             if sent.blocked {
                 // Some of these records wait in the session: they count once they are written.
                 tls.awaitUnsent(messages: messages, bytes: sent.consumed)
-            } else {
-                context.metrics.bytesOut.add(fromOwner: UInt64(sent.consumed))
-                context.metrics.messagesOut.add(fromOwner: UInt64(messages))
-            }
-            if sent.blocked {
                 updateInterest()
                 return
             }
+            context.metrics.bytesOut.add(fromOwner: UInt64(sent.consumed))
+            context.metrics.messagesOut.add(fromOwner: UInt64(messages))
         }
         if phase == .closing && !writeShut {
             tls.closeNotify(ciphers: ciphers)
