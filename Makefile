@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test unit integration fuzz server echo install clean bench bench-redis docker docker-test
+.PHONY: all release deps test unit integration fuzz sanitize server echo install clean bench bench-redis docker docker-test
 
 all: release
 
@@ -43,6 +43,7 @@ test: deps
 	$(SWIFT) test
 	Fuzz/run.sh $(TEST_FUZZ_SECONDS)
 	ulimit -n $$(ulimit -Hn); python3 -m pytest -q Tests/integration
+	scripts/sanitize.sh
 
 unit: deps
 	$(SWIFT) test
@@ -50,6 +51,10 @@ unit: deps
 integration: deps
 	$(SWIFT) build
 	ulimit -n $$(ulimit -Hn); python3 -m pytest -q Tests/integration
+
+# The server under AddressSanitizer and ThreadSanitizer, through a subset of the integration suite.
+sanitize: deps
+	scripts/sanitize.sh
 
 fuzz: deps
 	Fuzz/run.sh $(FUZZ_SECONDS)

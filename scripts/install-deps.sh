@@ -2,7 +2,7 @@
 # Installs what building and testing need, only when missing, so repeated runs are fast.
 set -euo pipefail
 
-packages=(libssl-dev zlib1g-dev libhiredis-dev redis-server node-ws openssl chromium prometheus testssl.sh)
+packages=(libssl-dev zlib1g-dev libhiredis-dev redis-server node-ws openssl chromium prometheus testssl.sh shellcheck)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

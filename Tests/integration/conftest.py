@@ -12,6 +12,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("PHILOTE_BIN", ROOT / ".build" / "debug" / "philote"))
+# A sanitizer build (`make sanitize`) reads its options from the environment, which the servers here get only
+# what a test gives them: these pass through, so that a report fails the server's exit status.
+SANITIZER_ENV = {name: os.environ[name] for name in ("ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS",
+                                                      "UBSAN_OPTIONS", "SWIFT_BACKTRACE") if name in os.environ}
+# Set by `make sanitize` to "address" or "thread": tests whose bound is memory or time skip themselves there.
+SANITIZER = os.environ.get("PHILOTE_SANITIZER", "")
+# For a test whose assertion is a memory bound: a sanitizer's shadow memory and quarantine (ASan's alone holds
+# about 100 MB of freed blocks) are no part of what the server itself keeps.
+memory_bound = pytest.mark.skipif(SANITIZER != "",
+                                  reason=f"memory bounds do not hold under the {SANITIZER} sanitizer")
 
 
 class ServerProcess:
@@ -19,7 +29,8 @@ class ServerProcess:
 
     def __init__(self, args, env):
         self.log = tempfile.NamedTemporaryFile(prefix="philote-", suffix=".log", delete=False)
-        full_env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2"}
+        full_env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2",
+                    **SANITIZER_ENV}
         full_env.update({k: str(v) for k, v in env.items()})
         self.process = subprocess.Popen(
             [str(BINARY), *args], env=full_env, stdout=subprocess.DEVNULL, stderr=self.log

@@ -7,6 +7,7 @@ import struct
 import threading
 import time
 
+from conftest import memory_bound
 from pubsub_helpers import connect, publish
 from tokens import SECRET, token
 from wsraw import RawClient, upgrade_request
@@ -145,6 +146,7 @@ def test_one_stalled_subscriber_among_a_thousand(start_server):
     read_until([readers[0].sock], delivery_length(payload(0, size)), deadline_s=10)
 
 
+@memory_bound
 def test_stalled_subscriber_memory_is_bounded_by_max_backpressure(start_server):
     limit = 1 << 20
     server = start_server("serve", SECRET=SECRET, MAX_BACKPRESSURE=str(limit), WORKERS="1", LOGLEVEL="info",

@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BINARY, free_port, wait_listening
+from conftest import BINARY, SANITIZER_ENV, free_port, wait_listening
 from pubsub_helpers import (CLOSE, Closed, attempt, close_politely, connect, event_loops, http_request, publish,
                             recv_delivery, recv_error, send_raw)
 from tokens import SECRET, distinctive, now, token
 from wsraw import RawClient
 
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": "0", "WORKERS": "2"}
+BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": "0", "WORKERS": "2", **SANITIZER_ENV}
 
 
 def run_binary(env, args=(), timeout=10):

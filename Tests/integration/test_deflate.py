@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 
 from browser_helpers import chromium_exchange
-from conftest import BINARY, node_env
+from conftest import BINARY, memory_bound, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, message_bytes, publish
 from tokens import SECRET, token
 from wsraw import RawClient, encode_frame, upgrade_request
@@ -501,6 +501,7 @@ def test_compressed_frame_split_across_reads(echo):
 # =========================================================================================================
 
 
+@memory_bound
 def test_compression_bomb_is_refused_without_memory_growth(pubsub):
     server = pubsub()
     subscriber, _ = open_raw(server.port, "/sub", [], token(read=["c"]))

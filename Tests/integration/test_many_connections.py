@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from conftest import memory_bound
 from wsraw import RawClient, encode_frame, upgrade_request
 
 CONNECTIONS = 10_000          # per cycle, all open at once (the hard RLIMIT_NOFILE here is 20,000)
@@ -212,6 +213,7 @@ def assert_healthy(server):
     client.close()
 
 
+@memory_bound
 @pytest.mark.parametrize("closer", ["client", "server"])
 def test_ten_thousand_connections(raised_fd_limit, start_server, closer):
     server = start_server(

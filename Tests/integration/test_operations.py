@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import BINARY, ROOT, free_port, wait_listening
+from conftest import BINARY, ROOT, SANITIZER_ENV, free_port, wait_listening
 from pubsub_helpers import (CLOSE, close_politely, connect, event_loops, expect_silence, http_request, publish,
                             recv_delivery, recv_error, recv_text, refused)
 from tokens import SECRET, distinctive, now, token
@@ -25,7 +25,7 @@ from wsraw import RawClient, upgrade_request
 
 API = token(api=True)
 API_HEADER = [("Authorization", "Bearer " + API)]
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": "0", "WORKERS": "2"}
+BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": "0", "WORKERS": "2", **SANITIZER_ENV}
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import memory_bound
 from pubsub_helpers import http_request
 from tokens import SECRET, token
 from wsraw import RawClient, upgrade_request
@@ -138,6 +139,7 @@ async def open_many(port, source, request):
     return held, outcomes
 
 
+@memory_bound
 @pytest.mark.parametrize("kind", ["publish-body", "partial-head"])
 def test_ten_thousand_unauthenticated_connections_keep_rss_bounded(raised_fd_limit, start_server, kind):
     """10,000 connections at once that never show a token: a publish announcing 1 MiB with 16 KiB of it sent, or

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.asyncio.client import connect as ws_connect
 
 from browser_helpers import chromium_exchange
-from conftest import BINARY, node_env
+from conftest import BINARY, SANITIZER_ENV, node_env
 from pubsub_helpers import DELIVERY, UUID4, close_politely, frame, message_bytes, recv_delivery
 from tokens import SECRET, token
 from wsraw import Closed, RawClient, upgrade_request
@@ -519,7 +519,8 @@ def test_plain_server_says_no_record_layer(start_server):
     assert server.stop() == 0
 
 
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2", "SECRET": SECRET}
+BASE_ENV = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "HOST": "127.0.0.1", "WORKERS": "2", "SECRET": SECRET,
+            **SANITIZER_ENV}
 
 
 def start_failure(**env):
