@@ -22,8 +22,9 @@ for sanitizer in "${sanitizers[@]}"; do
     esac
     scratch="$root/.build-$sanitizer"
     echo "sanitize: building with -sanitize=$sanitizer into $scratch"
-    "$swift" build --scratch-path "$scratch" --sanitize="$sanitizer" --product philote >"$scratch.log" 2>&1 \
-        || { tail -30 "$scratch.log" >&2; exit 1; }
+    mkdir -p "$scratch"
+    "$swift" build --scratch-path "$scratch" --sanitize="$sanitizer" --product philote >"$scratch/sanitize-build.log" 2>&1 \
+        || { tail -30 "$scratch/sanitize-build.log" >&2; exit 1; }
     binary="$("$swift" build --scratch-path "$scratch" --sanitize="$sanitizer" --show-bin-path)/philote"
     echo "sanitize: integration subset against $binary"
     # SWIFT_BACKTRACE=enable=no: Swift's crash handler would otherwise run before the sanitizer's report.
