@@ -4,6 +4,7 @@ connections open keep the server's memory within a documented bound (README: "Li
 import asyncio
 import resource
 import socket
+import ssl
 import subprocess
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from conftest import memory_bound
 from pubsub_helpers import http_request
 from tokens import SECRET, token
-from wsraw import RawClient, upgrade_request
+from wsraw import Closed, RawClient, upgrade_request
 
 CONNECTIONS = 10_000
 CONNECT_CONCURRENCY = 500
@@ -180,8 +181,26 @@ def test_ten_thousand_unauthenticated_connections_keep_rss_bounded(raised_fd_lim
     status, body = None, b""
     while status != 200 and time.monotonic() < deadline:
         try:
-            status, _, body = http_request(server.port, "GET", "/livez")
-        except OSError as error:
-            body = str(error).encode()
+            status, body = probe(server.port, tls=kind.startswith("tls"))
+        except (OSError, Closed) as error:
+            body = repr(error).encode()
         time.sleep(0.1)
     assert status == 200, body
+
+
+def probe(port, tls):
+    """GET /livez, over TLS (no certificate check: a throwaway certificate) when the server speaks wss://."""
+    if not tls:
+        status, _, body = http_request(port, "GET", "/livez")
+        return status, body
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as connection:
+            connection.sendall(b"GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
