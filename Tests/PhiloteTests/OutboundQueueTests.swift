@@ -125,6 +125,23 @@ private func frame(_ byte: UInt8, length: Int) -> SharedFrame {
         #expect(drained.queuedBytes == 0)
     }
 
+    /// TLS_RECORD_LAYER=openssl: bytes OpenSSL already sealed into a record it must finish writing stay queued,
+    /// whole frames of them, and so does a started frame; the rest goes.
+    @Test func dropUnsentKeepsWhatWasCommittedToARecord() {
+        var queue = OutboundQueue()
+        let frames = (1...70).map { frame(UInt8($0), length: 10) }  // more than the storage kept when drained
+        for item in frames { queue.append(held: item) }
+        queue.consume(5)  // half of the first frame is on the wire
+        queue.dropUnsent(keeping: 21)  // its other half, and 16 more bytes: two more frames
+        let kept = state(queue)
+        #expect(kept.pending == Array(repeating: 1, count: 5) + Array(repeating: 2, count: 10) + Array(repeating: 3, count: 10))
+        #expect(kept.queuedBytes == 25)
+        queue.consume(25)
+        queue.retainUnsent()
+        #expect(state(queue).isEmpty)
+        withExtendedLifetime(frames) {}
+    }
+
     @Test func dropUnsentKeepsTheStartedFrameOnly() {
         var queue = OutboundQueue()
         weak var started: SharedFrame?

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -28,7 +29,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from browser_helpers import chromium_exchange
 from conftest import BINARY, SANITIZER_ENV, node_env
-from pubsub_helpers import DELIVERY, UUID4, close_politely, frame, message_bytes, recv_delivery
+from pubsub_helpers import DELIVERY, TEXT, UUID4, Reader, close_politely, frame, message_bytes, recv_delivery
 from tokens import SECRET, token
 from wsraw import Closed, RawClient, upgrade_request
 
@@ -509,6 +510,60 @@ def test_api_info_says_which_record_layer_serves(tls_server, pki, record_layer):
     assert head.startswith(b"HTTP/1.1 200"), answer[:200]
     config = json.loads(body)["config"]
     assert config["tls"] is True and config["tls_record_layer"] == record_layer
+    assert server.stop() == 0, server.log_text()
+
+
+def test_messages_sent_counts_only_records_written(tls_server, pki, record_layer):
+    """Over wss:// too, philote_messages_sent_total counts a message once its records are written: a subscriber
+    that never reads fills its socket, its records wait in the session, and it is closed 1008 with its backlog
+    dropped. The count is then the readers' messages plus exactly those the slow one read before its close."""
+    count, size, batch = 640, 8000, 64  # 5 MB: more than the kernel holds for a 4 KiB window plus 1 MiB queued
+    server = tls_server(METRICS_PUBLIC="true", CLOSE_TIMEOUT="600", WORKERS="1")
+    channel = "firehose"
+
+    def tls_client(claims, receive_buffer=None):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.settimeout(30)
+        raw.connect(("127.0.0.1", server.port))
+        client = RawClient.__new__(RawClient)
+        client.sock, client.buffer = client_context(pki).wrap_socket(raw, server_hostname="localhost"), b""
+        client.send(upgrade_request("/", host="localhost", extra=[("Authorization", "Bearer " + token(**claims))]))
+        assert client.read_http_response()[0] == 101
+        return client
+
+    slow = tls_client({"read": [channel]}, receive_buffer=4096)
+    readers = [Reader(tls_client({"read": [channel]})) for _ in range(2)]
+    publisher = tls_client({"write": [channel]})
+    filler = "f" * size
+    for start in range(0, count, batch):
+        publisher.send(b"".join(frame(TEXT, message_bytes(channel, f"{i:06d}{filler}"))
+                                for i in range(start, start + batch)))
+        for reader in readers:
+            while len(reader.payloads) < start + batch:
+                reader.feed()
+    seen, code = 0, None
+    while code is None:
+        _, _, opcode, payload = slow.recv_frame()
+        if opcode == 0x8:
+            code = struct.unpack("!H", payload[:2])[0]
+        else:
+            seen += 1
+    assert code == 1008
+    assert seen < count
+    for client in [reader.client for reader in readers] + [publisher, slow]:
+        client.close()
+    context = client_context(pki)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as connection:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+    sent = next(float(line.split()[1]) for line in answer.decode().splitlines()
+                if line.startswith("philote_messages_sent_total "))
+    assert sent == 2 * count + seen, (sent, seen)
     assert server.stop() == 0, server.log_text()
 
 

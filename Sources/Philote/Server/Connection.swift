@@ -108,7 +108,7 @@ public final class Connection: EventHandler {
     private func dropSlowConsumer() {
         context.logger.debug("slow consumer", ["conn": String(handlerID)])
         context.metrics.slowConsumerCloses.add(fromOwner: 1)
-        outbound.dropUnsent()
+        outbound.dropUnsent(keeping: tls?.committedPlaintext ?? 0)
         close(.policyViolation, reason: "slow consumer")
     }
 

@@ -171,25 +171,42 @@ struct OutboundQueue: ~Copyable {
     }
 
     /// Frees everything not yet started; a frame already partly on the wire stays, so the stream stays
-    /// well-formed for the close frame that follows.
-    mutating func dropUnsent() {
+    /// well-formed for the close frame that follows. So do the frames holding the first `committed` unwritten
+    /// bytes: what OpenSSL has already sealed into a record it must finish writing (TLS_RECORD_LAYER=openssl
+    /// retries a write with at least as many bytes).
+    mutating func dropUnsent(keeping committed: Int = 0) {
         guard let storage, !isEmpty else { return }
-        let kept = headOffset > 0 ? 1 : 0
+        var kept = 0
+        var covered = 0
+        if headOffset > 0 {
+            kept = 1
+            covered = storage[head]._withUnsafeGuaranteedRef { $0.length } - headOffset
+        }
+        while head + kept < end && covered < committed {
+            covered += storage[head + kept]._withUnsafeGuaranteedRef { $0.length }
+            kept += 1
+        }
         let keptEnd = head + kept
         if ownedEnd > keptEnd {
             for index in keptEnd..<ownedEnd { storage[index].release() }
             ownedEnd = keptEnd
         }
         end = keptEnd
-        queuedBytes = kept == 1 ? storage[head]._withUnsafeGuaranteedRef { $0.length } - headOffset : 0
-        queuedMessages = kept == 1 && storage[head]._withUnsafeGuaranteedRef({ $0.isMessage }) ? 1 : 0
+        queuedBytes = 0
+        queuedMessages = 0
+        for index in head..<keptEnd {
+            let (length, isMessage) = storage[index]._withUnsafeGuaranteedRef { ($0.length, $0.isMessage) }
+            queuedBytes += length - (index == head ? headOffset : 0)
+            if isMessage { queuedMessages += 1 }
+        }
         if capacity > Self.keptCapacity {
             // A slow consumer's backlog may have grown the storage: give it back now.
-            let smaller = UnsafeMutablePointer<Unmanaged<SharedFrame>>.allocate(capacity: 4)
+            let smallerCapacity = max(4, kept)
+            let smaller = UnsafeMutablePointer<Unmanaged<SharedFrame>>.allocate(capacity: smallerCapacity)
             smaller.moveInitialize(from: storage + head, count: kept)
             storage.deallocate()
             self.storage = smaller
-            capacity = 4
+            capacity = smallerCapacity
             ownedEnd -= head
             end = kept
             head = 0

@@ -49,6 +49,9 @@ final class TLSSession {
     /// once those are written, and never if the connection ends first.
     private var unsentMessages = 0
     private var unsentPlaintext = 0
+    /// TLS_RECORD_LAYER=openssl: the length of a write OpenSSL could not finish (it holds a sealed record of those
+    /// bytes and must be called again with at least as many), 0 otherwise.
+    private(set) var committedPlaintext = 0
 
     init?(context: TLSContext, fd: Int32) {
         guard let tls = CSystem_tls_new(context.pointer, fd) else { return nil }
@@ -183,9 +186,14 @@ final class TLSSession {
     ) throws(Errno) -> (consumed: Int, blocked: Bool)? {
         if let ssl {
             let result = CSystem_tls_write(ssl, plaintext.baseAddress, Int32(plaintext.count))
-            if result > 0 { return (Int(result), false) }
+            if result > 0 {
+                committedPlaintext = 0
+                return (Int(result), false)
+            }
             switch result {
-            case Int32(CSystem_TLS_WANT_WRITE), Int32(CSystem_TLS_WANT_READ): return (0, true)
+            case Int32(CSystem_TLS_WANT_WRITE), Int32(CSystem_TLS_WANT_READ):
+                committedPlaintext = max(committedPlaintext, plaintext.count)
+                return (0, true)
             default: return nil
             }
         }
