@@ -116,7 +116,7 @@ public final class LoopMetrics: Sendable {
     let connectionsOpened = Atomic<UInt64>(0)
     /// Data messages received from clients.
     let messagesIn = Atomic<UInt64>(0)
-    /// Data messages queued to clients: deliveries (counted once per publish per loop) and replies.
+    /// Data messages written in full to clients (deliveries and replies), counted by each connection's flush.
     let messagesOut = Atomic<UInt64>(0)
     let bytesIn = Atomic<UInt64>(0)
     let bytesOut = Atomic<UInt64>(0)

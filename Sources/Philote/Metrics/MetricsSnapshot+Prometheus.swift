@@ -29,7 +29,7 @@ extension MetricsSnapshot {
             String(messagesIn))
         out.single(
             "philote_messages_sent_total", .counter,
-            help: "Data messages queued to clients: deliveries and replies.", String(messagesOut))
+            help: "Data messages written in full to clients: deliveries and replies.", String(messagesOut))
         out.single(
             "philote_received_bytes_total", .counter, help: "Bytes read from client sockets.", String(bytesIn))
         out.single("philote_sent_bytes_total", .counter, help: "Bytes written to client sockets.", String(bytesOut))
