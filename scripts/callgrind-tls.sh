@@ -4,6 +4,7 @@
 # with each TLS record layer. Handshakes and the rest of the server are not counted (--toggle-collect), so the
 # figures compare what TLS adds to each delivery, repeatably on a noisy machine.
 #   scripts/callgrind-tls.sh [BINARY]     (default .build/release/philote)
+#   KEEP_CALLGRIND=DIR keeps the callgrind.out files there, for callgrind_annotate
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 binary=${1:-$root/.build/release/philote}
@@ -14,7 +15,7 @@ if [ ! -x "$build/wsload" ] || [ "$shared/bench/wsload.c" -nt "$build/wsload" ];
     cc -O2 -pthread -o "$build/wsload" "$shared/bench/wsload.c" -lssl -lcrypto -lz
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_CALLGRIND:-}" ] && cp "$work"/*.out "$KEEP_CALLGRIND"/ ; rm -rf "$work"' EXIT
 objcopy --strip-debug "$binary" "$work/philote"  # valgrind 3.19 cannot read the toolchain's DWARF 5
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 1 \
     -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
