@@ -21,7 +21,7 @@
 # minimise it afresh (hand-made seeds that add nothing go too):
 #
 #   mv Fuzz/seeds/inflate /tmp/old && mkdir Fuzz/seeds/inflate &&
-#       .build-fuzz/release/FuzzInflate -merge=1 Fuzz/seeds/inflate /tmp/old
+#       .build-fuzz/release/FuzzInflate -merge=1 -use_counters=0 Fuzz/seeds/inflate /tmp/old
 set -uo pipefail
 
 usage() { echo "usage: $0 SECONDS   (seconds of fuzzing per target, a positive integer)" >&2; exit 2; }
@@ -88,9 +88,12 @@ for entry in "${targets[@]}"; do
         if [[ -n ${FUZZ_MERGE:-} ]]; then
             mkdir -p "$seeds"
             before=$(find "$seeds" -type f | wc -l)
-            if SWIFT_BACKTRACE=enable=no "$bin/$product" -merge=1 -timeout=10 -rss_limit_mb=2048 "$seeds" "$corpus" \
-                >"$work/$product-merge.log" 2>&1; then
-                echo "  merged into Fuzz/seeds/${entry#*:}: $before -> $(find "$seeds" -type f | wc -l) files, $(du -sh "$seeds" | cut -f1)"
+            # -use_counters=0: an input is kept for a new edge, not for a new hit count on a known one, which
+            # keeps a directory to about a hundred files instead of several hundred.
+            if SWIFT_BACKTRACE=enable=no "$bin/$product" -merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 \
+                "$seeds" "$corpus" >"$work/$product-merge.log" 2>&1; then
+                bytes=$(du -s --apparent-size -B1 "$seeds" | cut -f1)
+                echo "  merged into Fuzz/seeds/${entry#*:}: $before -> $(find "$seeds" -type f | wc -l) files, $bytes bytes"
             else
                 status=1
                 echo "  merge into Fuzz/seeds/${entry#*:} FAILED (log: $work/$product-merge.log)" >&2
