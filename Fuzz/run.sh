@@ -39,7 +39,7 @@ trap 'rm -rf "$work"' EXIT
 swift=${SWIFT:-swift}
 # -assert-config Debug: at -O a failed precondition would trap without its message (about 9 % of the speed).
 # -fsanitize=fuzzer-no-link: coverage for the C code without a second libFuzzer main (swiftc links the one).
-flags=(--scratch-path "$scratch" -c release -Xswiftc -enable-testing -Xswiftc -sanitize=fuzzer,address
+flags=(--scratch-path "$scratch" -c release -Xswiftc -enable-testing -Xswiftc "-sanitize=fuzzer,address"
     -Xswiftc -DFUZZING -Xswiftc -assert-config -Xswiftc Debug -Xcc -fsanitize=address -Xcc -fsanitize=fuzzer-no-link)
 targets=("FuzzFrames:frames" "FuzzRequestHead:request-head" "FuzzClientMessage:client-message" "FuzzToken:token"
     "FuzzEnvelope:envelope" "FuzzTLSRecords:tls-records" "FuzzPublishRequest:publish-request" "FuzzInflate:inflate")
