@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test unit integration fuzz sanitize server echo install clean bench bench-redis docker docker-test
+.PHONY: all release deps test unit integration fuzz sanitize server echo install clean bench bench-redis soak docker docker-test
 
 all: release
 
@@ -68,6 +68,14 @@ bench: release
 # Cross-server fan-out through Redis beside single-server fan-out (appends to BENCHMARKS.md).
 bench-redis: release
 	python3 scripts/bench_redis.py --append
+
+# Soak (issue 13, scripts/soak.py): two ws:// servers and a wss:// one sharing a Redis, thousands of clients
+# churning (plain, TLS, permessage-deflate; slow, expiring, abrupt), Redis restarted twice, then exact delivery
+# accounting, descriptors and memory back to their post-warm-up baseline, exit 0 on SIGTERM. SOAK_MINUTES
+# (default 10) after a 30 s warm-up. Not part of `make test`.
+SOAK_MINUTES ?= 10
+soak: release
+	ulimit -n $$(ulimit -Hn); SOAK_MINUTES=$(SOAK_MINUTES) python3 scripts/soak.py
 
 # The container image (Dockerfile); needs a Docker engine, nothing else from this machine.
 IMAGE ?= philote:latest
