@@ -9,7 +9,7 @@ import Philote
 /// (so the claim checks behind the signature are reached too), and with arbitrary signed headers. Every
 /// result must be what `PlainTokenVerifier` gives; any other outcome but a crash is fine.
 let secret = "fuzz-secret"
-let now: Int64 = 1_800_000_000
+let now: Double = 1_800_000_000
 let verifier = TokenVerifier(secret: secret)
 let plain = PlainTokenVerifier(secret: secret)
 

@@ -8,7 +8,7 @@ struct PlainTokenVerifier {
 
     init(secret: String) { self.secret = Array(secret.utf8) }
 
-    func verify(_ token: String, now: Int64) -> Result<Claims, TokenError> {
+    func verify(_ token: String, now: Double) -> Result<Claims, TokenError> {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return .failure(.malformed("expected three segments")) }
         guard let headerBytes = Self.decode(parts[0]), let header = try? JSONParser.parse(headerBytes),
@@ -34,10 +34,10 @@ struct PlainTokenVerifier {
         default: return .failure(.invalidClaim("api"))
         }
         for name in ["exp", "nbf", "iat"] {
-            var seconds: Int64?
+            var seconds: Double?
             switch payload[name] {
             case nil, .null?: break
-            case .number(let value, _)? where value >= -9e15 && value <= 9e15: seconds = Int64(value.rounded(.down))
+            case .number(let value, _)? where value >= -9e15 && value <= 9e15: seconds = value
             default: return .failure(.invalidClaim(name))
             }
             if name == "exp" { claims.expiresAt = seconds }

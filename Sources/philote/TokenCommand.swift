@@ -58,7 +58,7 @@ struct TokenCommand: ParsableCommand {
                 status: 2)
         }
         var claims = Claims(read: Self.channels(read), write: Self.channels(write), api: api)
-        if let ttl { claims.expiresAt = Int64(time(nil)) + ttl.seconds }
+        if let ttl { claims.expiresAt = Double(Int64(time(nil)) + ttl.seconds) }
         let token = TokenSigner(secret: secret, algorithm: algorithm).sign(claims)
         POSIXIO.writeAll(1, Array((token + "\n").utf8))
     }

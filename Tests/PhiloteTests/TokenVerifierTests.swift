@@ -5,7 +5,7 @@ import Testing
 @Suite struct TokenVerifierTests {
     let verifier = TokenVerifier(secret: "test-secret")
     let signer = TokenSigner(secret: "test-secret")
-    let now: Int64 = 1_800_000_000
+    let now: Double = 1_800_000_000
 
     @Test func anEmptySegmentDecodesToNothingAndAnImpossibleLengthToNil() {
         #expect(Base64URL.decode("") == [])
@@ -146,6 +146,24 @@ import Testing
         claims = Claims()
         claims.issuedAt = now + 1
         #expect(verifier.verify(signer.sign(claims), now: now) == .failure(.issuedInFuture))
+    }
+
+    /// NumericDates may have fractions, and the checks have no leeway: `exp: T + 0.9` is valid until T + 0.9, not
+    /// until T (a token was refused, and a connection closed, up to a second early); `nbf` likewise.
+    @Test func fractionalTimesAreCheckedToTheFraction() throws {
+        var claims = Claims(expiresAt: now + 0.9)
+        let expiring = signer.sign(claims)
+        #expect(expiring.split(separator: ".").count == 3)
+        #expect(try verifier.verify(expiring, now: now).get().expiresAt == now + 0.9)
+        #expect((try? verifier.verify(expiring, now: now + 0.89).get()) != nil)
+        #expect(verifier.verify(expiring, now: now + 0.9) == .failure(.expired))
+        claims = Claims()
+        claims.notBefore = now + 0.5
+        #expect(verifier.verify(signer.sign(claims), now: now + 0.4) == .failure(.notYetValid))
+        #expect((try? verifier.verify(signer.sign(claims), now: now + 0.5).get()) != nil)
+        // Whole seconds are written as integers, as other JWT libraries write and read them.
+        #expect(TokenSigner.numericDate(1_800_000_060) == "1800000060")
+        #expect(TokenSigner.numericDate(1_800_000_060.25) == "1800000060.25")
     }
 
     @Test func refusesClaimsOfTheWrongType() {

@@ -478,6 +478,21 @@ def test_token_expiry_while_connected_closes_4001(start_server):
     assert server.stop() == 0, server.log_text()
 
 
+def test_a_fractional_exp_is_honoured_to_the_fraction(start_server):
+    """exp = now + 1.7 s with its fraction: accepted, and closed with 4001 no earlier than exp (the fraction was
+    dropped, so tokens were refused or closed up to a second early)."""
+    server = serve(start_server, WORKERS="1")
+    exp = time.time() + 1.7
+    client = connect(server.port, token(read=["fractional"], exp=exp))
+    client.sock.settimeout(6)
+    assert client.expect_close(4001) == "token expired"
+    closed_at = time.time()
+    # The server sends its close at or after exp, and the client reads it after that, on the same clock.
+    assert closed_at >= exp, f"closed {exp - closed_at:.3f} s before exp"
+    client.close()
+    assert server.stop() == 0, server.log_text()
+
+
 def test_expiry_timers_are_per_connection(port, ch):
     """Two connections with different exp: each is closed at its own time, the earlier first."""
     channel = ch()

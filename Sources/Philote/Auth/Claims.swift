@@ -3,11 +3,13 @@ public struct Claims: Equatable, Sendable {
     public var read: [String] = []
     public var write: [String] = []
     public var api = false
-    public var expiresAt: Int64?
-    public var notBefore: Int64?
-    public var issuedAt: Int64?
+    /// `exp`, `nbf`, `iat`: Unix seconds, fractions kept (a JWT NumericDate may have them, and the checks have no
+    /// leeway).
+    public var expiresAt: Double?
+    public var notBefore: Double?
+    public var issuedAt: Double?
 
-    public init(read: [String] = [], write: [String] = [], api: Bool = false, expiresAt: Int64? = nil) {
+    public init(read: [String] = [], write: [String] = [], api: Bool = false, expiresAt: Double? = nil) {
         self.read = read
         self.write = write
         self.api = api

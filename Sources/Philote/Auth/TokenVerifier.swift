@@ -26,15 +26,15 @@ public struct TokenVerifier: Sendable {
         signerHeaders = HMACAlgorithm.allCases.map { (Array(TokenSigner.encodedHeader($0).utf8), $0) }
     }
 
-    /// `now` is Unix seconds; there is no leeway.
-    public func verify(_ token: some StringProtocol, now: Int64) -> Result<Claims, TokenError> {
+    /// `now` is Unix seconds with their fraction; there is no leeway.
+    public func verify(_ token: some StringProtocol, now: Double) -> Result<Claims, TokenError> {
         if let result = token.utf8.withContiguousStorageIfAvailable({ verify(UnsafeRawBufferPointer($0), now: now) }) {
             return result
         }
         return Array(token.utf8).withUnsafeBytes { verify($0, now: now) }
     }
 
-    private func verify(_ token: UnsafeRawBufferPointer, now: Int64) -> Result<Claims, TokenError> {
+    private func verify(_ token: UnsafeRawBufferPointer, now: Double) -> Result<Claims, TokenError> {
         guard let (header, payload, signature) = Self.segments(of: token) else {
             return .failure(.malformed("expected three segments"))
         }
@@ -133,7 +133,7 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Claims from a signed payload object, with their types and times checked.
-    private static func claims(_ payload: JSONValue, now: Int64) -> Result<Claims, TokenError> {
+    private static func claims(_ payload: JSONValue, now: Double) -> Result<Claims, TokenError> {
         var claims = Claims()
         switch stringList(payload["read"]) {
         case .some(let list): claims.read = list
@@ -171,12 +171,12 @@ public struct TokenVerifier: Sendable {
         }
     }
 
-    /// A time claim: `.some(nil)` for absent or null, whole seconds for a number within ±9e15 (about 285
-    /// million years), nil for anything else.
-    private static func seconds(_ value: JSONValue?) -> Int64?? {
+    /// A time claim: `.some(nil)` for absent or null, the seconds, fraction included, for a number within ±9e15
+    /// (about 285 million years), nil for anything else. Not rounded: `exp: 100.9` expires at 100.9, not 100.
+    private static func seconds(_ value: JSONValue?) -> Double?? {
         switch value {
         case nil, .null?: .some(nil)
-        case .number(let value, _)? where value >= -9e15 && value <= 9e15: Int64(value.rounded(.down))
+        case .number(let value, _)? where value >= -9e15 && value <= 9e15: value
         default: nil
         }
     }

@@ -34,7 +34,7 @@ extension PubSubApplication {
     /// its head (the publish without a valid token with its 401 or 403, counted then).
     public func readsBody(of head: RequestHead, connection: Connection) -> Bool {
         guard head.path == "/api/publish", head.method == "POST", let token = TokenLocator.token(in: head),
-            case .success(let claims) = verifier.verify(token, now: Int64(time(nil)))
+            case .success(let claims) = verifier.verify(token, now: ProcessStatistics.wallClockSeconds())
         else { return false }
         return claims.api
     }
@@ -55,7 +55,7 @@ extension PubSubApplication {
             metrics.authFailed(.missing)
             return (nil, Self.jsonError(.unauthorized, TokenError.missing.reason))
         }
-        switch verifier.verify(token, now: Int64(time(nil))) {
+        switch verifier.verify(token, now: ProcessStatistics.wallClockSeconds()) {
         case .failure(let error):
             metrics.authFailed(.init(error))
             return (nil, Self.jsonError(.unauthorized, error.reason))

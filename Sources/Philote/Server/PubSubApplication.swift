@@ -56,7 +56,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             return HandshakeError(.unauthorized, TokenError.missing.reason)
         }
         let claims: Claims
-        switch verifier.verify(token, now: Int64(time(nil))) {
+        switch verifier.verify(token, now: ProcessStatistics.wallClockSeconds()) {
         case .success(let verified): claims = verified
         case .failure(let error):
             connection.context.metrics.authFailed(.init(error))
@@ -68,8 +68,10 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             permissions: local.permissions(forToken: token, claims: claims))
         connection.userData = session
         if let exp = claims.expiresAt {
-            let remaining = max(0, exp * 1000 - Self.wallClockMilliseconds())
-            connection.expiresAt = connection.loop.now + UInt64(remaining)
+            // Never before `exp`: the time left is rounded up, counted from a fresh monotonic reading (the loop's
+            // `now` is from before this tick's work), plus 1 ms for the millisecond the timer check truncates.
+            let remaining = max(0, ((exp - ProcessStatistics.wallClockSeconds()) * 1000).rounded(.up))
+            connection.expiresAt = MonotonicClock.milliseconds() + UInt64(min(remaining, 1e15)) + 1
         }
         return nil
     }
@@ -145,11 +147,5 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         }
         out.append(contentsOf: "}\n".utf8)
         out.withUnsafeBytes { connection.send(.text, $0) }
-    }
-
-    private static func wallClockMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }
