@@ -223,7 +223,8 @@ enum Operation: UInt8, CaseIterable {
     case raw
     /// A bit of the last record flipped, if not fed yet: bit (2 bytes, modulo its bits).
     case flip
-    /// The last record cut short, if not fed yet: bytes removed (1 to all but one).
+    /// The last record cut short, if not fed yet: bytes removed (1 to all but one), and its last remaining body byte
+    /// changed, so that what follows cannot complete it again.
     case cut
     /// The last record sent again.
     case duplicate
@@ -761,6 +762,11 @@ final class RecordRun {
                 if let range = last?.range {
                     let removed = 1 + count % (range.count - 1)
                     pending.removeSubrange(range.upperBound - removed..<range.upperBound)
+                    // The bytes sent after a cut record complete it: if they happened to equal the removed ones
+                    // (1 in 256 for one byte), the record would be whole again, authentic, and rightly delivered.
+                    // Changing its last remaining body byte keeps it damaged whatever follows.
+                    let end = range.upperBound - removed
+                    if end - range.lowerBound > 5 { pending[end - 1] ^= 0xFF }
                     forgetLast(damaging: true)
                 }
             case .duplicate:
