@@ -185,6 +185,8 @@ public struct JSONParser {
                 return String(decoding: out, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 index += 1
+                // An escape inside the bytes of one character would splice bytes of its own into it.
+                guard utf8.isComplete else { throw failure("invalid UTF-8 in string") }
                 guard index < bytes.count else { throw failure("unterminated escape") }
                 let escape = bytes[index]
                 index += 1
