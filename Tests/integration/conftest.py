@@ -1,5 +1,6 @@
 """Shared fixtures: start the real `philote` binary on a kernel-chosen port and stop it by PID."""
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -96,6 +97,19 @@ class ServerProcess:
             self.process.kill()
             self.process.wait()
         os.unlink(self.log.name)
+
+
+@pytest.fixture
+def raised_fd_limit():
+    """Soft RLIMIT_NOFILE raised to the hard limit, which must allow 11,000 descriptors (10,000 client sockets and
+    the server's); a server started afterwards inherits it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 11_000
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.fail(f"hard RLIMIT_NOFILE {hard} is below the {needed} this test needs")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ address (127.0.0.0/8 is all loopback), so TIME_WAIT entries of earlier cycles ca
 ephemeral ports (~28,000 per source address) and slow a later cycle down.
 """
 import asyncio
-import resource
 import socket
 import struct
 import time
@@ -39,17 +38,6 @@ RSS_MARGIN_KIB = 3 * 1024
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
-
-@pytest.fixture
-def raised_fd_limit():
-    """Soft RLIMIT_NOFILE raised to the hard limit (inherited by a server started afterwards)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = CONNECTIONS + 1000
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.fail(f"hard RLIMIT_NOFILE {hard} is below the {needed} this test needs")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def read_frame(reader):

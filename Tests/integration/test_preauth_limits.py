@@ -2,7 +2,6 @@
 that have not finished their HTTP phase are bounded by MAX_PENDING_HANDSHAKES, so that 10,000 strangers holding
 connections open keep the server's memory within a documented bound (README: "Limits")."""
 import asyncio
-import resource
 import socket
 import ssl
 import subprocess
@@ -107,16 +106,6 @@ def test_sockets_over_max_pending_handshakes_get_503(start_server):
             time.sleep(0.05)
     assert refused >= 1
 
-
-@pytest.fixture
-def raised_fd_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = CONNECTIONS + 1000
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.fail(f"hard RLIMIT_NOFILE {hard} is below the {needed} this test needs")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def hold_connection(port, source, request, held, outcomes, gate):

@@ -18,10 +18,10 @@ final class Hub: @unchecked Sendable {
     private(set) var broker: RedisBroker?
 
     /// `metrics` holds each loop's counters, in loop order.
-    init(loops: [EventLoop], metrics: [LoopMetrics], handOffLimit: Int = HandOffBudget.defaultLimit) {
+    init(loops: [EventLoop], metrics: [LoopMetrics]) {
         self.loops = loops
         locals = loops.map { _ in LocalHub() }
-        let budgets = loops.map { _ in HandOffBudget(limit: handOffLimit) }
+        let budgets = loops.map { _ in HandOffBudget() }
         outboxes = loops.map {
             Outbox(origin: $0, loops: loops, locals: locals, budgets: budgets, metrics: metrics[$0.index])
         }
