@@ -11,11 +11,11 @@ struct Delivery: @unchecked Sendable {
         self.compressed = compressed
     }
 
-    /// Keeps every frame of this publish alive until `loop`'s flush pass ends, so that the connections on
-    /// that loop can queue them without a reference count each (`Connection.send(heldFrame:)`).
-    func hold(on loop: EventLoop) {
-        loop.hold(plain)
-        for case let frame? in compressed { loop.hold(frame) }
+    /// Keeps every frame of this publish alive until `loop`'s flush pass ends, so that the subscribers on
+    /// that loop can queue them without a reference count each (`Subscriber.send(heldFrame:)`).
+    func keepAlive(on loop: EventLoop) {
+        loop.keepAlive(plain)
+        for case let frame? in compressed { loop.keepAlive(frame) }
     }
 
     /// The frame for a connection compressing with `windowBits` (0: none). A window size nobody had when

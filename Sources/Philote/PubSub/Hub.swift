@@ -48,7 +48,7 @@ final class Hub: @unchecked Sendable {
     /// Called on the sender's loop. Returns the number of recipients on that loop.
     @discardableResult
     func publish(_ delivery: Delivery, to channel: [UInt8], from sender: Session) -> Int {
-        publish(delivery, to: channel, origin: sender.connection.loop.index, except: sender, tally: nil, remote: false)
+        publish(delivery, to: channel, origin: sender.subscriber.loop.index, except: sender, tally: nil, remote: false)
     }
 
     /// Another server's message, from the broker on loop 0: to every reader on every loop, and not back to

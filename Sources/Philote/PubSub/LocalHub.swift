@@ -1,13 +1,13 @@
 /// One loop's channel index: channel → the sessions on this loop that read it. Only that loop's thread
 /// touches it, so it needs no lock.
 final class LocalHub: @unchecked Sendable {
-    /// A reader of a channel. unowned(unsafe): the connection keeps its session alive and unsubscribes it
-    /// before letting go, so the list needs no reference count, and walking it costs no atomics.
-    /// The connection and the subscription time are copied in so that a delivery touches the entry and
-    /// the connection only (with 10,000 subscribers every pointer followed is a likely cache miss).
+    /// A reader of a channel. unowned(unsafe): the connection keeps its session and subscriber alive and
+    /// unsubscribes before letting go, so the list needs no reference count, and walking it costs no atomics.
+    /// The subscriber and the subscription time are copied in so that a delivery touches the entry and
+    /// the subscriber only (with 10,000 subscribers every pointer followed is a likely cache miss).
     private struct Entry {
         unowned(unsafe) let session: Session
-        unowned(unsafe) let connection: Connection
+        unowned(unsafe) let subscriber: Subscriber
         let subscribedAt: UInt64
         /// The connection's deflate window bits (0: uncompressed), to pick the frame variant.
         let windowBits: UInt8
@@ -49,8 +49,8 @@ final class LocalHub: @unchecked Sendable {
             session.setPosition(slot, subscribers.entries.count)
             subscribers.entries.append(
                 Entry(
-                    session: session, connection: session.connection, subscribedAt: sequence,
-                    windowBits: session.connection.deflateWindowBits, slot: slot))
+                    session: session, subscriber: session.subscriber, subscribedAt: sequence,
+                    windowBits: session.subscriber.windowBits, slot: slot))
         }
     }
 
@@ -75,27 +75,28 @@ final class LocalHub: @unchecked Sendable {
     }
 
     /// Queues the delivery on every reader of `channel` here except `sender` and those that subscribed after
-    /// publish number `publishedAt`; returns how many.
+    /// publish number `publishedAt`; returns how many. The lists are not changed while they are walked: a slow
+    /// consumer found here is closed later, in its connection's flush (see Subscriber).
     @discardableResult
     func deliver(_ delivery: Delivery, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
         subscribers.entries.withUnsafeBufferPointer { entries in
             guard let first = entries.first else { return }
-            // One hold per publish on this loop instead of a reference count per recipient.
-            delivery.hold(on: first.connection.loop)
-            let excluded = sender.map { Unmanaged.passUnretained($0.connection).toOpaque() }
+            // One reference per publish on this loop instead of one per recipient (see Subscriber).
+            delivery.keepAlive(on: first.subscriber.loop)
+            let excluded = sender.map { Unmanaged.passUnretained($0.subscriber).toOpaque() }
             for entry in entries where entry.subscribedAt < publishedAt {
                 // Unmanaged and guaranteed, so that the compiler adds no retain and release per recipient:
-                // the connection is alive while subscribed, and the frame is held on the loop.
-                let connection = Unmanaged.passUnretained(entry.connection)
-                if connection.toOpaque() == excluded { continue }
+                // the subscriber is alive while subscribed, and the frame is kept alive by the loop.
+                let subscriber = Unmanaged.passUnretained(entry.subscriber)
+                if subscriber.toOpaque() == excluded { continue }
                 let frame = delivery.frame(forWindowBits: entry.windowBits)
-                let queued = connection._withUnsafeGuaranteedRef { connection in
-                    frame._withUnsafeGuaranteedRef { connection.send(heldFrame: $0) }
+                let queued = subscriber._withUnsafeGuaranteedRef { subscriber in
+                    frame._withUnsafeGuaranteedRef { subscriber.send(heldFrame: $0) }
                 }
-                // A slow consumer closed here instead is no recipient (`philote_messages_sent_total` counts
-                // what each connection's flush writes).
+                // A slow consumer found here is no recipient (`philote_messages_sent_total` counts what each
+                // connection's flush writes).
                 if queued { count += 1 }
             }
         }

@@ -1,9 +1,9 @@
 /// The pub/sub side of one open connection: who it is (the issuer id the others see) and what it may do.
-/// Kept small: an idle connection's cost is mostly this, its Connection and the kernel's socket.
+/// Kept small: an idle connection's cost is mostly this, its connection and the kernel's socket.
 public final class Session {
-    /// unowned(unsafe): the connection owns its session (`userData`) and drops it when it closes, before
-    /// it can go away; a checked reference would cost atomics on every delivery.
-    public unowned(unsafe) let connection: Connection
+    /// unowned(unsafe): the connection owns both its subscriber and its session (`userData`), and drops the
+    /// session when it closes, before the subscriber can go; a checked reference would cost atomics.
+    public unowned(unsafe) let subscriber: Subscriber
     public let issuer: IssuerID
     let permissions: Permissions
     /// This session's index in the subscriber list of `permissions.read[0]`; `otherPositions` holds the
@@ -11,8 +11,8 @@ public final class Session {
     private var firstPosition = -1
     private var otherPositions: [Int] = []
 
-    init(connection: Connection, issuer: IssuerID, permissions: Permissions) {
-        self.connection = connection
+    init(subscriber: Subscriber, issuer: IssuerID, permissions: Permissions) {
+        self.subscriber = subscriber
         self.issuer = issuer
         self.permissions = permissions
         if permissions.read.count > 1 { otherPositions = Array(repeating: -1, count: permissions.read.count - 1) }

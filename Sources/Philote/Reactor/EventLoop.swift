@@ -21,10 +21,12 @@ public final class EventLoop: @unchecked Sendable {
     /// `retired` from the moment it is deregistered until the end of the tick's flush pass.
     private var dirty = DirtyList()
     private var retired: [EventHandler] = []
-    /// Frames that connections queued this tick without a reference of their own (see OutboundQueue), kept
-    /// alive here, one reference per frame, until the flush pass has written them or the queues that
-    /// could not write them have taken references.
-    private var heldFrames: [SharedFrame] = []
+    /// Objects kept alive until the end of this tick's flush pass (`keepAlive`), one reference each.
+    private var keptAlive: [AnyObject] = []
+    #if DEBUG
+        /// Borrowers that still refer to kept-alive objects without a reference of their own (`borrowOpened`).
+        private var openBorrows = 0
+    #endif
     private var tasks: [(deadline: UInt64, task: () -> Void)] = []
     private let inbox = PThreadMutex<[@Sendable () -> Void]>([])
     private var running = false
@@ -153,11 +155,32 @@ public final class EventLoop: @unchecked Sendable {
         dirty.append(handler)
     }
 
-    /// Keeps `frame` alive until the end of this tick's flush pass. Queuing a frame on a connection marks
-    /// that connection dirty, so every queue holding it unretained is flushed before it is released.
+    /// Keeps `object` alive until the end of this tick's flush pass, so that many others can refer to it
+    /// meanwhile without a reference count each (a fan-out frame queued on thousands of connections costs one
+    /// reference, not thousands). The rule for those borrowers: each is marked dirty when it starts referring
+    /// to kept-alive objects, and by the end of its `flush` it has dropped those references or taken its own.
+    /// Debug builds check the rule: a borrower says `borrowOpened()` when it starts and `borrowSettled()` when it
+    /// has settled, and the pass traps if any borrow is still open when it lets the objects go.
     @inline(__always)
-    public func hold(_ frame: SharedFrame) {
-        heldFrames.append(frame)
+    public func keepAlive(_ object: AnyObject) {
+        keptAlive.append(object)
+    }
+
+    /// Debug builds: a borrower now refers to kept-alive objects without references (see `keepAlive`).
+    @inline(__always)
+    public func borrowOpened() {
+        #if DEBUG
+            openBorrows += 1
+        #endif
+    }
+
+    /// Debug builds: a borrower no longer refers to kept-alive objects without references.
+    @inline(__always)
+    public func borrowSettled() {
+        #if DEBUG
+            openBorrows -= 1
+            precondition(openBorrows >= 0, "a borrow was settled twice")
+        #endif
     }
 
     // MARK: Cross-thread
@@ -232,15 +255,18 @@ public final class EventLoop: @unchecked Sendable {
             index += 1
         }
         dirty.removeAll()
-        // Every queue has now written this tick's frames or taken a reference to what it could not write.
-        if !heldFrames.isEmpty { releaseHeldFrames() }
+        // Every borrower has now dropped its unretained references or taken its own (see `keepAlive`).
+        #if DEBUG
+            precondition(openBorrows == 0, "\(openBorrows) borrowers still refer to kept-alive objects at the end of a flush pass")
+        #endif
+        if !keptAlive.isEmpty { releaseKeptAlive() }
         // Nothing refers to a deregistered handler any more: let it go.
         if !retired.isEmpty { retired.removeAll() }
     }
 
-    private func releaseHeldFrames() {
+    private func releaseKeptAlive() {
         // The list's storage is kept for the next tick unless a burst made it large.
-        heldFrames.removeAll(keepingCapacity: heldFrames.capacity <= 1024)
+        keptAlive.removeAll(keepingCapacity: keptAlive.capacity <= 1024)
     }
 
     private func drainInbox() {

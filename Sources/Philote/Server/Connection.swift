@@ -21,22 +21,18 @@ public final class Connection: EventHandler {
     // together, so that with 10,000 subscribers each costs as few cache lines (and misses) as possible.
     public let fd: Int32
     private(set) var phase = Phase.handshake
-    private var isDirty = false
     private var writeShut = false
     /// Holds one of the `MAX_PENDING_HANDSHAKES` places, taken at accept, until the upgrade or the close.
     private var holdsPendingPlace = true
-    /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
-    public private(set) var deflateWindowBits: UInt8 = 0
     private var interest: UInt32 = 0
-    /// Compressed messages queued to this peer (for the closing log line).
-    private var compressedSent: UInt32 = 0
     // unowned(unsafe): the loop and its context outlive every connection on them, and a checked unowned
     // reference costs an atomic retain/release on every access of the hot path.
     public unowned(unsafe) let loop: EventLoop
     unowned(unsafe) let context: LoopContext
     /// Set when the port serves wss://: all bytes go through it.
     private let tls: TLSSession?
-    private var outbound = OutboundQueue()
+    /// The outbound queue, its dirty mark and the backpressure rule; what the hub delivers to.
+    public let subscriber: Subscriber
 
     public let handlerID: UInt64
     private var headParser: RequestHeadParser?
@@ -72,6 +68,8 @@ public final class Connection: EventHandler {
         reader = WebSocketReader(maxMessageSize: config.maxMessageSize)
         startedAt = loop.now
         lastRead = loop.now
+        subscriber = Subscriber(loop: loop, maxBackpressure: config.maxBackpressure)
+        subscriber.attach(to: self)
     }
 
     func start() throws(Errno) {
@@ -82,33 +80,20 @@ public final class Connection: EventHandler {
 
     public var isOpen: Bool { phase == .open }
 
+    /// The window bits this connection's messages are compressed with (permessage-deflate), 0 without it.
+    public var deflateWindowBits: UInt8 { subscriber.windowBits }
+
     // MARK: Sending
 
-    /// Queues a shared frame (a fan-out delivery) for this tick's flush. The caller keeps the frame alive
-    /// until the loop's flush pass ends with `loop.hold`, once for all recipients, so that queuing it here
-    /// costs no reference count (see OutboundQueue). Ignored unless the connection is open. A subscriber
-    /// whose unsent bytes would pass `MAX_BACKPRESSURE` is a slow consumer: its queue is freed at once and
-    /// it is closed with 1008, so it never holds memory or slows anyone else. True when the frame was queued.
-    @inline(__always)
-    @discardableResult
-    public func send(heldFrame frame: SharedFrame) -> Bool {
-        guard phase == .open else { return false }
-        if !outbound.isEmpty && outbound.queuedBytes + frame.length > context.configuration.maxBackpressure {
-            dropSlowConsumer()
-            return false
-        }
-        if frame.bytes.load(as: UInt8.self) & FrameHeader.rsv1 != 0 { compressedSent &+= 1 }
-        outbound.append(held: frame)
-        markDirtyIfNeeded()
-        return true
-    }
-
-    /// Out of line: the rare branch stays out of the per-delivery code that `send(heldFrame:)` inlines into.
+    /// A slow consumer (see Subscriber), closed here, in the flush after the delivery that found it: its queue is
+    /// freed at once, so it never holds memory or slows anyone else.
     @inline(never)
-    private func dropSlowConsumer() {
+    private func closeSlowConsumer() {
+        subscriber.overflowHandled()
+        guard phase == .open else { return }
         context.logger.debug("slow consumer", ["conn": String(handlerID)])
         context.metrics.slowConsumerCloses.add(fromOwner: 1)
-        outbound.dropUnsent(keeping: tls?.committedPlaintext ?? 0)
+        subscriber.queue.dropUnsent(keeping: tls?.committedPlaintext ?? 0)
         close(.policyViolation, reason: "slow consumer")
     }
 
@@ -116,13 +101,15 @@ public final class Connection: EventHandler {
     /// above `MAX_BACKPRESSURE` unsent bytes the server stops reading from the peer until it catches up.
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
-        if deflateWindowBits != 0 && payload.count >= context.configuration.compressionMinSize {
-            let compressed = context.deflater(windowBits: Int(deflateWindowBits)).compress(payload)
+        let windowBits = subscriber.windowBits
+        if windowBits != 0 && payload.count >= context.configuration.compressionMinSize {
+            let compressed = context.deflater(windowBits: Int(windowBits)).compress(payload)
             // Incompressible data goes out as it is: RFC 7692 lets every message choose.
             if compressed.count < payload.count {
-                compressedSent &+= 1
                 context.metrics.compressed(from: payload.count, to: compressed.count)
-                enqueue(compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) })
+                subscriber.enqueue(
+                    compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) },
+                    compressed: true)
                 return
             }
         }
@@ -142,14 +129,13 @@ public final class Connection: EventHandler {
 
     /// Queues a frame made for this connection alone (a reply, a control frame, the handshake answer).
     private func enqueue(_ frame: SharedFrame) {
-        loop.hold(frame)
-        outbound.append(held: frame)
-        markDirtyIfNeeded()
+        subscriber.enqueue(frame)
     }
 
     private func beginClosing() {
         let wasOpen = phase == .open
         phase = .closing
+        subscriber.stopAccepting()
         closingSince = loop.now
         headParser = nil
         ensureScheduled()
@@ -177,21 +163,22 @@ public final class Connection: EventHandler {
     static let gatherCopyThreshold = 32
 
     public func flush() {
-        isDirty = false
+        subscriber.flushBegan()
         guard phase != .closed else { return }
+        if subscriber.isOverflowed { closeSlowConsumer() }
         if tls != nil {
             flushTLS()
         } else {
             flushPlain()
         }
         // What the socket did not take outlives the loop's hold on this tick's frames.
-        outbound.retainUnsent()
+        subscriber.flushEnded()
     }
 
     @inline(__always)
     private func flushPlain() {
-        while !outbound.isEmpty {
-            let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
+        while !subscriber.queue.isEmpty {
+            let (count, bytes) = subscriber.queue.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             do {
                 let result: IOResult<Int>
                 if count >= Self.gatherCopyThreshold && bytes <= loop.writeBuffer.count {
@@ -204,7 +191,7 @@ public final class Connection: EventHandler {
                 }
                 switch result {
                 case .processed(let written):
-                    let messages = outbound.consume(written)
+                    let messages = subscriber.queue.consume(written)
                     // Guaranteed: the context outlives its connections; a plain access would retain its
                     // metrics object around the addition.
                     Unmanaged.passUnretained(context)._withUnsafeGuaranteedRef {
@@ -249,8 +236,8 @@ public final class Connection: EventHandler {
         }
         guard writeUnsent(tls) else { return }
         let ciphers = context.tlsCiphers
-        while !outbound.isEmpty && !tls.discardsInput {
-            let (count, bytes) = outbound.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
+        while !subscriber.queue.isEmpty && !tls.discardsInput {
+            let (count, bytes) = subscriber.queue.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             let length = min(bytes, loop.writeBuffer.count)
             loop.gatherCopy(count: count, limit: length)
             let sent: (consumed: Int, blocked: Bool)?
@@ -267,7 +254,7 @@ public final class Connection: EventHandler {
                 endTLS(tls)
                 return
             }
-            let messages = outbound.consume(sent.consumed)
+            let messages = subscriber.queue.consume(sent.consumed)
             if sent.blocked {
                 // Some of these records wait in the session: they count once they are written.
                 tls.awaitUnsent(messages: messages, bytes: sent.consumed)
@@ -310,18 +297,9 @@ public final class Connection: EventHandler {
     /// which can destroy the alert before the peer reads it.
     private func endTLS(_ tls: TLSSession) {
         tls.discardsInput = true
-        outbound.removeAll()
+        subscriber.discardAll()
         if phase != .closing { beginClosing() }
         flush()
-    }
-
-    @inline(__always)
-    private func markDirtyIfNeeded() {
-        if !isDirty {
-            isDirty = true
-            // Guaranteed: the loop outlives its connections; a plain access would retain it around the call.
-            Unmanaged.passUnretained(loop)._withUnsafeGuaranteedRef { $0.markDirty(self) }
-        }
     }
 
     public func handleTimer(scheduled: UInt64) {
@@ -491,7 +469,7 @@ public final class Connection: EventHandler {
                 closeNow()
                 return
             }
-            if tls.unsentCount > 0 { markDirtyIfNeeded() }
+            if tls.unsentCount > 0 { subscriber.markDirty() }
             updateInterest()
         case .closeNotify:
             // The peer's close_notify is answered with ours (RFC 8446 section 6.1) before the socket goes.
@@ -610,10 +588,11 @@ public final class Connection: EventHandler {
             return
         }
         var extensions: [(String, String)] = []
+        var windowBits: UInt8 = 0
         if context.configuration.compression,
             let deflate = DeflateParameters.negotiate(head.values("Sec-WebSocket-Extensions"))
         {
-            deflateWindowBits = UInt8(deflate.serverWindowBits)
+            windowBits = UInt8(deflate.serverWindowBits)
             reader.enableDeflate(contextTakeover: !deflate.clientNoContextTakeover)
             extensions.append(("Sec-WebSocket-Extensions", deflate.response))
         }
@@ -621,6 +600,7 @@ public final class Connection: EventHandler {
             SharedFrame.make(
                 bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue, extraHeaders: extensions)))
         phase = .open
+        subscriber.opened(windowBits: windowBits)
         releasePendingPlace()
         context.metrics.connectionsOpened.add(fromOwner: 1)
         context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
@@ -680,10 +660,11 @@ public final class Connection: EventHandler {
         guard phase != .closed else { return }
         let wasOpen = phase == .open
         phase = .closed
+        subscriber.stopAccepting()
         releasePendingPlace()
         loop.deregister(fd: fd)
         Socket.close(fd)
-        outbound.removeAll()
+        subscriber.discardAll()
         tls?.closed()
         if context.logger.enabled(.debug) {
             context.logger.debug(
@@ -691,7 +672,7 @@ public final class Connection: EventHandler {
                 [
                     "conn": String(handlerID), "ms": String(loop.now - startedAt),
                     "deflate": deflateWindowBits == 0 ? "off" : "on",
-                    "compressed_in": String(reader.compressedMessages), "compressed_out": String(compressedSent),
+                    "compressed_in": String(reader.compressedMessages), "compressed_out": String(subscriber.compressedSent),
                 ])
         }
         context.connectionClosed()
@@ -707,11 +688,11 @@ public final class Connection: EventHandler {
     private func updateInterest() {
         var wanted = UInt32(CSystem_EPOLLIN)
         if let tls, tls.wantsWrite || tls.unsentCount > 0 { wanted |= UInt32(CSystem_EPOLLOUT) }
-        if !outbound.isEmpty {
+        if !subscriber.queue.isEmpty {
             wanted |= UInt32(CSystem_EPOLLOUT)
             // An echo-style peer that does not read its answers stops being read from, so its
             // queue cannot grow without bound.
-            if outbound.queuedBytes >= context.configuration.maxBackpressure { wanted &= ~UInt32(CSystem_EPOLLIN) }
+            if subscriber.queue.queuedBytes >= context.configuration.maxBackpressure { wanted &= ~UInt32(CSystem_EPOLLIN) }
         }
         if wanted != interest {
             interest = wanted

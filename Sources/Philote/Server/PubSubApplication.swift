@@ -64,7 +64,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         }
         let local = hub.local(connection.loop)
         let session = Session(
-            connection: connection, issuer: IssuerID.random(),
+            subscriber: connection.subscriber, issuer: IssuerID.random(),
             permissions: local.permissions(forToken: token, claims: claims))
         connection.userData = session
         if let exp = claims.expiresAt {
