@@ -40,8 +40,9 @@ public final class Subscriber {
     // unowned(unsafe): the loop outlives every connection on it, and the connection owns this subscriber;
     // checked references would cost atomics on every delivery.
     public unowned(unsafe) let loop: EventLoop
-    /// Flushed in the loop's pass when something is queued; set once, right after the connection is made.
-    private unowned(unsafe) var owner: (any EventHandler)?
+    /// The owner, flushed in the loop's pass when something is queued: set once, right after the connection is
+    /// made. Kept as the loop's own unretained entry, so that a mark costs no reference count.
+    private var owner: DirtyList.Entry?
     var queue = OutboundQueue()
     /// Compressed messages queued (for the connection's closing log line).
     private(set) var compressedSent: UInt32 = 0
@@ -53,7 +54,7 @@ public final class Subscriber {
 
     /// Names the handler whose `flush` writes this queue; call once, before anything is queued.
     func attach(to owner: any EventHandler) {
-        self.owner = owner
+        self.owner = DirtyList.Entry(owner)
     }
 
     /// The connection is open, with these deflate window bits (0: none): deliveries are taken from now on.
@@ -122,7 +123,8 @@ public final class Subscriber {
         if !isDirty {
             isDirty = true
             // Guaranteed: the loop outlives its connections; a plain access would retain it around the call.
-            Unmanaged.passUnretained(loop)._withUnsafeGuaranteedRef { $0.markDirty(owner.unsafelyUnwrapped) }
+            let entry = owner.unsafelyUnwrapped
+            Unmanaged.passUnretained(loop)._withUnsafeGuaranteedRef { $0.markDirty(entry) }
         }
     }
 

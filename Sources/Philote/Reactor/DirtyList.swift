@@ -11,6 +11,12 @@ struct DirtyList: ~Copyable {
         /// The handler's dynamic type, to call `flush()` on the unretained reference.
         let handlerType: any EventHandler.Type
 
+        /// An entry for `handler`, to be kept by whoever marks it dirty often (no reference count per mark).
+        init(_ handler: EventHandler) {
+            self.handler = Unmanaged.passUnretained(handler)
+            handlerType = type(of: handler)
+        }
+
         /// Calls the handler's `flush()` without retaining it (see the list's comment for why it is alive).
         func flush() {
             Self.flush(handler, as: handlerType)
@@ -40,8 +46,12 @@ struct DirtyList: ~Copyable {
 
     @inline(__always)
     mutating func append(_ handler: EventHandler) {
+        append(Entry(handler))
+    }
+
+    @inline(__always)
+    mutating func append(_ entry: Entry) {
         if count == capacity { grow() }
-        let entry = Entry(handler: Unmanaged.passUnretained(handler), handlerType: type(of: handler))
         (storage + count).initialize(to: entry)
         count += 1
     }

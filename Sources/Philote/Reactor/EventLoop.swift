@@ -155,6 +155,13 @@ public final class EventLoop: @unchecked Sendable {
         dirty.append(handler)
     }
 
+    /// `markDirty` with an entry made once (`DirtyList.Entry(handler)`): no reference count per mark, which the
+    /// fan-out path marks once per recipient.
+    @inline(__always)
+    func markDirty(_ entry: DirtyList.Entry) {
+        dirty.append(entry)
+    }
+
     /// Keeps `object` alive until the end of this tick's flush pass, so that many others can refer to it
     /// meanwhile without a reference count each (a fan-out frame queued on thousands of connections costs one
     /// reference, not thousands). The rule for those borrowers: each is marked dirty when it starts referring

@@ -1,0 +1,98 @@
+/// A connection's transport, plain or TLS, chosen at accept. An enum rather than an existential, so that a
+/// plain connection's calls on the per-delivery flush path are direct and inlined, not witness-table calls.
+/// Each member forwards to the chosen `ByteTransport` (see there for what it means).
+enum Transport {
+    case plain(PlainTransport)
+    case tls(TLSTransport)
+
+    var isTLS: Bool {
+        if case .tls = self { return true }
+        return false
+    }
+
+    @inline(__always)
+    func prepareOutput() -> TransportOutput {
+        switch self {
+        case .plain(let plain): plain.prepareOutput()
+        case .tls(let tls): tls.prepareOutput()
+        }
+    }
+
+    @inline(__always)
+    var takesOutput: Bool {
+        switch self {
+        case .plain(let plain): plain.takesOutput
+        case .tls(let tls): tls.takesOutput
+        }
+    }
+
+    @inline(__always)
+    func write(count: Int, bytes: Int) -> TransportWrite {
+        switch self {
+        case .plain(let plain): plain.write(count: count, bytes: bytes)
+        case .tls(let tls): tls.write(count: count, bytes: bytes)
+        }
+    }
+
+    @inline(__always)
+    func account(messages: Int, bytes: Int, blocked: Bool, metrics: LoopMetrics) {
+        switch self {
+        case .plain(let plain): plain.account(messages: messages, bytes: bytes, blocked: blocked, metrics: metrics)
+        case .tls(let tls): tls.account(messages: messages, bytes: bytes, blocked: blocked, metrics: metrics)
+        }
+    }
+
+    func finishOutput() -> TransportOutput {
+        switch self {
+        case .plain(let plain): plain.finishOutput()
+        case .tls(let tls): tls.finishOutput()
+        }
+    }
+
+    @inline(__always)
+    var wantsWritable: Bool {
+        switch self {
+        case .plain(let plain): plain.wantsWritable
+        case .tls(let tls): tls.wantsWritable
+        }
+    }
+
+    @inline(__always)
+    var resumesOnWritable: Bool {
+        switch self {
+        case .plain(let plain): plain.resumesOnWritable
+        case .tls(let tls): tls.resumesOnWritable
+        }
+    }
+
+    @inline(__always)
+    func read(into buffer: UnsafeMutableRawBufferPointer, deliver: (UnsafeMutableRawBufferPointer) -> Bool)
+        -> TransportRead
+    {
+        switch self {
+        case .plain(let plain): plain.read(into: buffer, deliver: deliver)
+        case .tls(let tls): tls.read(into: buffer, deliver: deliver)
+        }
+    }
+
+    var committedPlaintext: Int {
+        switch self {
+        case .plain(let plain): plain.committedPlaintext
+        case .tls(let tls): tls.committedPlaintext
+        }
+    }
+
+    func stopInput() {
+        switch self {
+        case .plain(let plain): plain.stopInput()
+        case .tls(let tls): tls.stopInput()
+        }
+    }
+
+    func closed() {
+        switch self {
+        case .plain(let plain): plain.closed()
+        case .tls(let tls): tls.closed()
+        }
+    }
+}
