@@ -54,6 +54,15 @@ import Testing
         #expect(metrics.publishesDenied.count == LoopMetrics.Source.allCases.count)
     }
 
+    /// Counters are kept in the snapshot by family name: two families of one name would share them.
+    @Test func familyNamesAreUniqueAndCountersEndInTotal() {
+        let names = MetricFamily.all.map(\.name)
+        #expect(Set(names).count == names.count)
+        for family in MetricFamily.all where family.kind == .counter {
+            #expect(family.name.hasSuffix("_total"), "\(family.name)")
+        }
+    }
+
     @Test func snapshotSumsEveryLoop() {
         let first = LoopMetrics(), second = LoopMetrics()
         first.messagesIn.add(fromOwner: 2)
@@ -68,11 +77,13 @@ import Testing
         var snapshot = MetricsSnapshot()
         snapshot.add(first, events: 10, iterations: 7)
         snapshot.add(second, events: 1, iterations: 1)
-        #expect(snapshot.messagesIn == 5)
-        #expect(snapshot.authFailures[LoopMetrics.AuthFailure.expired.rawValue] == 2)
-        #expect(snapshot.authFailures[LoopMetrics.AuthFailure.missing.rawValue] == 1)
-        #expect(snapshot.rejections[LoopMetrics.Rejection.maxConnections.rawValue] == 1)
-        #expect(snapshot.publishes == [0, 4])
+        #expect(snapshot.count("philote_messages_received_total") == 5)
+        let auth = "philote_auth_failures_total"
+        #expect(snapshot.count(auth, label: LoopMetrics.AuthFailure.expired.rawValue) == 2)
+        #expect(snapshot.count(auth, label: LoopMetrics.AuthFailure.missing.rawValue) == 1)
+        let rejected = "philote_connections_rejected_total"
+        #expect(snapshot.count(rejected, label: LoopMetrics.Rejection.maxConnections.rawValue) == 1)
+        #expect(snapshot.counts["philote_publishes_total"] == [0, 4])
         #expect(snapshot.compressionRatio == 3)
         #expect(
             snapshot.loops == [
@@ -84,9 +95,12 @@ import Testing
         var snapshot = MetricsSnapshot()
         snapshot.version = "9.9.9"
         snapshot.connections = 4
-        snapshot.messagesOut = 12
-        snapshot.authFailures[LoopMetrics.AuthFailure.invalidSignature.rawValue] = 2
-        snapshot.loops = [.init(events: 5, iterations: 3, sockets: 1)]
+        let metrics = LoopMetrics()
+        metrics.messagesOut.add(fromOwner: 12)
+        metrics.authFailed(.invalidSignature)
+        metrics.authFailed(.invalidSignature)
+        metrics.sockets.add(fromOwner: 1)
+        snapshot.add(metrics, events: 5, iterations: 3)
         snapshot.process = ProcessStatistics(
             startTimeSeconds: 1_700_000_000.75, residentBytes: 4096, openDescriptors: 9, maxDescriptors: 1024)
         let text = snapshot.prometheusText

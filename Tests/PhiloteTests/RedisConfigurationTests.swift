@@ -2,13 +2,14 @@ import Testing
 
 @testable import Philote
 
-private func endpoint(_ text: String) throws(ConfigurationError) -> RedisEndpoint {
+private func endpoint(_ text: String) throws(RedisEndpointError) -> RedisEndpoint {
     try RedisEndpoint.parse(text)
 }
 
+/// What a user sees for `REDIS_URL=text`: the configuration reader's message, naming the variable.
 private func problem(_ text: String) -> String? {
     do {
-        _ = try RedisEndpoint.parseList(text)
+        _ = try Configuration.fromEnvironment(["REDIS_URL": text])
         return nil
     } catch {
         return error.description
@@ -61,6 +62,14 @@ private func problem(_ text: String) -> String? {
         #expect(message?.contains(expected) == true, "\(text): \(message ?? "accepted")")
     }
 
+    @Test func messagesNameTheVariableAndTheURL() {
+        #expect(problem("redis://h:0") == #"REDIS_URL: the port must be a number from 1 to 65535 in "redis://h:0""#)
+        #expect(problem("redis://a:1,,redis://b:2") == "REDIS_URL: has an empty entry")
+        #expect(problem("redis://a:1,redis://a:1/2") == "REDIS_URL: lists a:1 twice")
+        // The broker's own error carries the same text without the variable's name.
+        #expect(throws: RedisEndpointError.self) { try RedisEndpoint.parseList("redis://a:1,,redis://b:2") }
+    }
+
     @Test func errorsNeverShowThePassword() {
         let message = problem("redis://user:hunter2@h:notaport") ?? ""
         #expect(!message.contains("hunter2"))
@@ -81,6 +90,9 @@ private func problem(_ text: String) -> String? {
         ])
         #expect(set.redisEndpoints.count == 2)
         #expect(set.redisPrefix == "app1/" && set.redisMaxPending == 65536 && set.redisTimeout == 250)
+        let settings = set.brokerSettings
+        #expect(settings.endpoints == set.redisEndpoints && settings.prefix == "app1/")
+        #expect(settings.maxPending == 65536 && settings.timeout == 250)
         #expect(try Configuration.fromEnvironment(["REDIS_URL": "  "]).redisEndpoints.isEmpty)
         #expect(throws: ConfigurationError.self) { try Configuration.fromEnvironment(["REDIS_MAX_PENDING": "10"]) }
         #expect(throws: ConfigurationError.self) { try Configuration.fromEnvironment(["REDIS_TIMEOUT": "0"]) }

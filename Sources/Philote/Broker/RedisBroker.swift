@@ -13,7 +13,7 @@ final class RedisBroker: @unchecked Sendable {
     let status: BrokerStatus
     let serverID = ServerID.random()
     let loop: EventLoop
-    private let logger: Logger
+    private let logger: any LogSink
     private let prefix: [UInt8]
     private let ring: ShardRing
     private let maxPending: Int
@@ -27,12 +27,12 @@ final class RedisBroker: @unchecked Sendable {
     var deliver: ((_ channel: [UInt8], _ message: BrokerEnvelope.Opened) -> Void)?
     private var dropping = false
 
-    init(configuration: Configuration, loop: EventLoop, logger: Logger) {
+    init(settings: Settings, loop: EventLoop, logger: any LogSink) {
         self.loop = loop
         self.logger = logger
-        prefix = Array(configuration.redisPrefix.utf8)
-        maxPending = configuration.redisMaxPending
-        let endpoints = configuration.redisEndpoints
+        prefix = Array(settings.prefix.utf8)
+        maxPending = settings.maxPending
+        let endpoints = settings.endpoints
         ring = ShardRing(labels: endpoints.map(\.label))
         status = BrokerStatus(shardCount: endpoints.count)
         var control = Array("philote-server:".utf8)
@@ -43,11 +43,10 @@ final class RedisBroker: @unchecked Sendable {
         controlKey = control
         for (index, endpoint) in endpoints.enumerated() {
             let publisher = RedisLink(
-                endpoint: endpoint, role: "publish", loop: loop, logger: logger, timeout: configuration.redisTimeout,
-                pings: true)
+                endpoint: endpoint, role: "publish", loop: loop, logger: logger, timeout: settings.timeout, pings: true)
             let subscriber = RedisLink(
-                endpoint: endpoint, role: "subscribe", loop: loop, logger: logger,
-                timeout: configuration.redisTimeout, pings: false)
+                endpoint: endpoint, role: "subscribe", loop: loop, logger: logger, timeout: settings.timeout,
+                pings: false)
             shards.append(RedisShard(index: index, publisher: publisher, subscriber: subscriber, broker: self))
         }
     }

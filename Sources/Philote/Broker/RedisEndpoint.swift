@@ -21,9 +21,9 @@ public struct RedisEndpoint: Sendable, Equatable {
     }
 
     /// Parses one URL; the error says what is wrong with it.
-    public static func parse(_ text: String) throws(ConfigurationError) -> RedisEndpoint {
-        func fail(_ problem: String) -> ConfigurationError {
-            ConfigurationError("REDIS_URL", "\(problem) in \"\(redactingPassword(text))\"")
+    public static func parse(_ text: String) throws(RedisEndpointError) -> RedisEndpoint {
+        func fail(_ problem: String) -> RedisEndpointError {
+            RedisEndpointError("\(problem) in \"\(redactingPassword(text))\"")
         }
         let bytes = Array(text.utf8)
         if text.hasPrefix("rediss://") { throw fail("TLS to Redis (rediss://) is not supported") }
@@ -91,14 +91,14 @@ public struct RedisEndpoint: Sendable, Equatable {
     }
 
     /// `REDIS_URL` as a comma-separated list: one endpoint per shard, no instance twice.
-    public static func parseList(_ text: String) throws(ConfigurationError) -> [RedisEndpoint] {
+    public static func parseList(_ text: String) throws(RedisEndpointError) -> [RedisEndpoint] {
         var endpoints: [RedisEndpoint] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let trimmed = String(part.trimmingHTTPWhitespace())
-            guard !trimmed.isEmpty else { throw ConfigurationError("REDIS_URL", "has an empty entry") }
+            guard !trimmed.isEmpty else { throw RedisEndpointError("has an empty entry") }
             let endpoint = try parse(trimmed)
             if endpoints.contains(where: { $0.label == endpoint.label }) {
-                throw ConfigurationError("REDIS_URL", "lists \(endpoint.label) twice")
+                throw RedisEndpointError("lists \(endpoint.label) twice")
             }
             endpoints.append(endpoint)
         }
@@ -107,8 +107,8 @@ public struct RedisEndpoint: Sendable, Equatable {
 
     /// Percent-decoding for credentials (RFC 3986 userinfo), so a password may hold ':', '@' or '/'.
     private static func decode(
-        _ bytes: ArraySlice<UInt8>, _ fail: (String) -> ConfigurationError
-    ) throws(ConfigurationError) -> String {
+        _ bytes: ArraySlice<UInt8>, _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> String {
         var out: [UInt8] = []
         var index = bytes.startIndex
         while index < bytes.endIndex {

@@ -33,7 +33,7 @@ final class RedisLink: EventHandler, @unchecked Sendable {
     /// "publish" or "subscribe", for logs.
     let role: String
     private let loop: EventLoop
-    private let logger: Logger
+    private let logger: any LogSink
     /// Connect, command and ping timeout (ms).
     private let timeout: UInt64
     /// Sends PING every second, to notice a Redis that stopped answering. Only on a link that
@@ -58,7 +58,7 @@ final class RedisLink: EventHandler, @unchecked Sendable {
     /// PUBLISH bytes handed to hiredis whose replies have not come back: the queue toward Redis.
     private(set) var pendingBytes = 0
 
-    init(endpoint: RedisEndpoint, role: String, loop: EventLoop, logger: Logger, timeout: UInt64, pings: Bool) {
+    init(endpoint: RedisEndpoint, role: String, loop: EventLoop, logger: any LogSink, timeout: UInt64, pings: Bool) {
         self.endpoint = endpoint
         self.role = role
         self.loop = loop

@@ -3,6 +3,8 @@ import Synchronization
 /// One event loop's counters for `/metrics`. Only that loop's thread writes them (`add(fromOwner:)`: plain
 /// additions, no locked instructions), and a scrape on any thread reads and sums every loop's set, so
 /// counting never makes loops share a cache line or wait for each other.
+///
+/// A counter added here shows on `/metrics` once it has its line in `MetricFamily.all`.
 public final class LoopMetrics: Sendable {
     /// Why an upgrade was refused although the request itself was well-formed.
     public enum Rejection: Int, CaseIterable, Sendable {
@@ -17,7 +19,6 @@ public final class LoopMetrics: Sendable {
             case .unauthorized: "unauthorized"
             case .forbidden: "forbidden"
             case .other: "other"
-            case .pendingHandshakes: "pending_handshakes"
             case .pendingHandshakes: "pending_handshakes"
             }
         }

@@ -114,7 +114,11 @@ public struct Configuration: Sendable {
         }
         config.metricsPublic = try reader.boolean("METRICS_PUBLIC") ?? config.metricsPublic
         if let urls = environment["REDIS_URL"], !urls.trimmingHTTPWhitespace().isEmpty {
-            config.redisEndpoints = try RedisEndpoint.parseList(urls)
+            do {
+                config.redisEndpoints = try RedisEndpoint.parseList(urls)
+            } catch {
+                throw ConfigurationError("REDIS_URL", error.message)
+            }
         }
         if let prefix = environment["REDIS_PREFIX"] { config.redisPrefix = prefix }
         config.redisMaxPending =

@@ -6,7 +6,7 @@
 /// `LOG_FORMAT=json` the same fields as one JSON object per line. Whole lines go to `LogWriter`, whose thread
 /// writes them, so lines from several loops never interleave and a stalled log reader never stalls a loop.
 /// Callers never pass tokens, secrets or payloads.
-public struct Logger: Sendable {
+public struct Logger: LogSink {
     public var level: LogLevel
     public var format: LogFormat
 
@@ -48,12 +48,7 @@ public struct Logger: Sendable {
         }
     }
 
-    public func debug(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.debug, message, fields) }
-    public func info(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.info, message, fields) }
-    public func warning(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) {
-        log(.warning, message, fields)
-    }
-    public func error(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.error, message, fields) }
+    // debug, info, warning and error come from LogSink.
 
     /// Quotes a value when it has spaces, quotes or `=`, like logfmt.
     static func quote(_ value: String) -> String {

@@ -31,7 +31,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     /// Servers that share Redis act as one hub: the broker lives on loop 0 and connects once it runs.
     private func attachBroker(to server: Server) {
         let context = server.loopContexts[0]
-        let broker = RedisBroker(configuration: configuration, loop: context.loop, logger: server.logger)
+        let broker = RedisBroker(settings: configuration.brokerSettings, loop: context.loop, logger: server.logger)
         broker.deliver = { [unowned self] channel, message in
             // The frame arrives encoded; only the compressed variants this server's readers need are made here.
             let delivery = Delivery(
