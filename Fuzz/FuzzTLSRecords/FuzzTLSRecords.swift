@@ -19,7 +19,7 @@ import FuzzSupport
 /// operation byte and its arguments at a time (see `Operation`): the peer seals records (application data, alerts,
 /// handshake bytes, empty records, KeyUpdates, ClientHellos; TLS 1.3 padding by hand), the script damages the last
 /// one (a bit flipped, cut short, duplicated, a header byte set) or adds raw bytes, the stream goes to the server in
-/// chunks of a chosen size (an incomplete record kept for the next chunk, as TLSSession does), the server seals data
+/// chunks of a chosen size (an incomplete record kept for the next chunk, as TLSStream does), the server seals data
 /// or close_notify, the socket takes what waits in `unsent`, the server's key gets a low usage limit.
 ///
 /// Oracles, besides "no crash, no sanitizer error":
@@ -52,7 +52,7 @@ let fuzzSuites = [
     FuzzSuite(name: "ECDHE-ECDSA-CHACHA20-POLY1305", tls13: false),
 ]
 
-/// The test pair of Tests/PhiloteTests/TLSSessionTests.swift: P-256, self-signed for CN=localhost, valid 2000-2100.
+/// The test pair of Tests/PhiloteTests/TLSStreamTests.swift: P-256, self-signed for CN=localhost, valid 2000-2100.
 let fuzzKeyPEM = """
     -----BEGIN PRIVATE KEY-----
     MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6udQ2CcLa84yD3e3

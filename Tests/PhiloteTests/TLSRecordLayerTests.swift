@@ -250,7 +250,7 @@ private final class MirroredLayer {
 
     // MARK: The server opening
 
-    /// Gives `bytes` to the server after what it kept, as TLSSession.openRecords does: what it made of each record,
+    /// Gives `bytes` to the server after what it kept, as TLSStream.openRecords does: what it made of each record,
     /// up to the first that ends the input (an incomplete last record is kept for next time).
     func open(_ bytes: [UInt8]) -> [Opened] {
         let input = partial + bytes
@@ -740,7 +740,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
         #expect(fourth == nil, "the fourth record is not sealed")
         #expect(layer.server.keyExhausted)
         #expect(layer.server.writeSequence == 3)
-        // TLSSession.send closes then.
+        // TLSStream.send closes then.
         layer.server.sealCloseNotify(ciphers: layer.ciphers)
         connection.serverWrite(stream + layer.server.unsent)
         let read = connection.clientRead()
@@ -760,7 +760,7 @@ private func pattern(_ count: Int, _ seed: Int = 0) -> [UInt8] {
         let plaintext = pattern(40000)  // three records' worth
         let sealed = plaintext.withUnsafeBytes { layer.server.seal($0, into: out, ciphers: layer.ciphers) }
         #expect(layer.server.writeSequence == 3)
-        // What TLSSession.send does with the outcome: write what was sealed; once nothing is, close.
+        // What TLSStream.send does with the outcome: write what was sealed; once nothing is, close.
         var stream = Array(out[..<(sealed?.sealed ?? 0)])
         if sealed == nil || layer.server.keyExhausted {
             layer.server.sealCloseNotify(ciphers: layer.ciphers)

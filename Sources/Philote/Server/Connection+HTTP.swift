@@ -7,13 +7,13 @@ extension Connection {
 
     func readHTTP(_ input: UnsafeMutableRawBufferPointer) {
         let step = exchange.feed(
-            UnsafeRawBufferPointer(input), bodyLimit: Self.requestBodyLimit(context.configuration),
-            readsBody: { context.application.readsBody(of: $0, connection: self) })
+            UnsafeRawBufferPointer(input), bodyLimit: Self.requestBodyLimit(services.configuration),
+            readsBody: { services.application.readsBody(of: $0, connection: self) })
         switch step {
         case .needMore:
             break
         case .refused(let error, let head):
-            context.metrics.handshakeFailed(.init(status: error.status))
+            services.metrics.handshakeFailed(.init(status: error.status))
             reject(error, head: head)
         case .request(let head, let body):
             serve(head, body: body)
@@ -25,7 +25,7 @@ extension Connection {
     /// A plain HTTP request the application may serve (answered, then closed); if it does not, the engine
     /// answers it as the failed upgrade it then is.
     private func serve(_ head: RequestHead, body: [UInt8]) {
-        switch context.application.respond(to: head, body: body, connection: self) {
+        switch services.application.respond(to: head, body: body, connection: self) {
         case .response(let response): answer(response, to: head)
         case .later: break  // `sendHTTPResponse` brings it
         case nil: upgrade(head, firstFrames: UnsafeMutableRawBufferPointer(start: nil, count: 0))
@@ -43,40 +43,40 @@ extension Connection {
         let request: UpgradeRequest
         switch UpgradeRequest.validate(head) {
         case .failure(let error):
-            context.metrics.handshakeFailed(.init(status: error.status))
+            services.metrics.handshakeFailed(.init(status: error.status))
             reject(error, head: head)
             return
         case .success(let valid):
             request = valid
         }
-        if context.draining {
-            context.metrics.rejected(.draining)
+        if services.draining {
+            services.metrics.rejected(.draining)
             reject(HandshakeError(.serviceUnavailable, "server shutting down"))
             return
         }
         // The place is reserved before the application admits the client, so that an admitted client always
         // gets one (the application may have set state up for it by then).
-        guard context.connections.reserve() else {
-            context.metrics.rejected(.maxConnections)
+        guard services.connections.reserve() else {
+            services.metrics.rejected(.maxConnections)
             reject(HandshakeError(.serviceUnavailable, "too many connections"))
             return
         }
-        if let refusal = context.application.shouldAccept(request, connection: self) {
-            context.connections.release()
-            context.metrics.rejected(.init(status: refusal.status))
+        if let refusal = services.application.shouldAccept(request, connection: self) {
+            services.connections.release()
+            services.metrics.rejected(.init(status: refusal.status))
             reject(refusal)
             return
         }
         var extensions: [(String, String)] = []
         var windowBits: UInt8 = 0
-        if context.configuration.compression,
+        if services.configuration.compression,
             let deflate = DeflateParameters.negotiate(head.values("Sec-WebSocket-Extensions"))
         {
             windowBits = UInt8(deflate.serverWindowBits)
             enableInflate(contextTakeover: !deflate.clientNoContextTakeover)
             extensions.append(("Sec-WebSocket-Extensions", deflate.response))
         }
-        context.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
+        services.logger.debug("connection opened", ["conn": String(handlerID), "path": String(head.path)])
         open(
             response: SharedFrame.make(
                 bytes: HTTPResponse.switchingProtocols(accept: request.acceptValue, extraHeaders: extensions)),
@@ -84,7 +84,7 @@ extension Connection {
     }
 
     private func reject(_ error: HandshakeError, head: RequestHead? = nil) {
-        context.logger.debug(
+        services.logger.debug(
             "handshake refused",
             ["conn": String(handlerID), "status": String(error.status.rawValue), "reason": error.reason])
         answer(HTTPResponse.error(error), to: head)

@@ -5,11 +5,11 @@ extension Connection {
     public func send(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
         let windowBits = subscriber.windowBits
-        if windowBits != 0 && payload.count >= context.configuration.compressionMinSize {
-            let compressed = context.deflater(windowBits: Int(windowBits)).compress(payload)
+        if windowBits != 0 && payload.count >= services.configuration.compressionMinSize {
+            let compressed = services.deflater(windowBits: Int(windowBits)).compress(payload)
             // Incompressible data goes out as it is: RFC 7692 lets every message choose.
             if compressed.count < payload.count {
-                context.metrics.compressed(from: payload.count, to: compressed.count)
+                services.metrics.compressed(from: payload.count, to: compressed.count)
                 subscriber.enqueue(
                     compressed.withUnsafeBytes { FrameWriter.frame(opcode, payload: $0, rsv: FrameHeader.rsv1) },
                     compressed: true)

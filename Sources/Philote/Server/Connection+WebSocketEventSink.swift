@@ -3,8 +3,8 @@
 extension Connection: WebSocketEventSink {
     public func receivedMessage(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) {
         guard phase == .open else { return }
-        context.metrics.messagesIn.add(fromOwner: 1)
-        context.application.received(self, opcode: opcode, payload: payload)
+        services.metrics.messagesIn.add(fromOwner: 1)
+        services.application.received(self, opcode: opcode, payload: payload)
     }
 
     public func receivedPing(_ payload: UnsafeRawBufferPointer) {

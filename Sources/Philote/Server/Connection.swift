@@ -23,10 +23,10 @@ public final class Connection: EventHandler {
     /// Holds one of the `MAX_PENDING_HANDSHAKES` places, taken at accept, until the upgrade or the close.
     private var holdsPendingPlace = true
     private var interest: UInt32 = 0
-    // unowned(unsafe): the loop and its context outlive every connection on them, and a checked unowned
+    // unowned(unsafe): the loop and its services outlive every connection on them, and a checked unowned
     // reference costs an atomic retain/release on every access of the hot path.
     public unowned(unsafe) let loop: EventLoop
-    unowned(unsafe) let context: LoopContext
+    unowned(unsafe) let services: LoopServices
     /// The outbound queue, its dirty mark and the backpressure rule; what the hub delivers to.
     public let subscriber: Subscriber
     private let transport: Transport
@@ -48,15 +48,15 @@ public final class Connection: EventHandler {
         didSet { ensureScheduled() }
     }
 
-    init(fd: Int32, loop: EventLoop, context: LoopContext, tls: TLSSession? = nil) {
+    init(fd: Int32, loop: EventLoop, services: LoopServices, tls: TLSStream? = nil) {
         handlerID = HandlerIDs.make()
         self.fd = fd
         self.loop = loop
-        self.context = context
-        let config = context.configuration
+        self.services = services
+        let config = services.configuration
         transport =
             if let tls {
-                .tls(TLSTransport(session: tls, fd: fd, context: context, connectionID: handlerID))
+                .tls(TLSTransport(stream: tls, fd: fd, services: services, connectionID: handlerID))
             } else {
                 .plain(PlainTransport(fd: fd, loop: loop))
             }
@@ -117,8 +117,8 @@ public final class Connection: EventHandler {
         exchange.end()
         subscriber.opened(windowBits: windowBits)
         releasePendingPlace()
-        context.metrics.connectionsOpened.add(fromOwner: 1)
-        context.application.opened(self)
+        services.metrics.connectionsOpened.add(fromOwner: 1)
+        services.application.opened(self)
         ensureScheduled()
         // A client may send its first frames in the same packet as the request.
         if phase == .open && !firstFrames.isEmpty { readFrames(firstFrames) }
@@ -136,8 +136,8 @@ public final class Connection: EventHandler {
 
     /// The open phase is over: give back the connection's place and tell the application.
     private func connectionEnded() {
-        context.connections.release()
-        context.application.closed(self)
+        services.connections.release()
+        services.application.closed(self)
     }
 
     /// A slow consumer (see Subscriber), closed here, in the flush after the delivery that found it: its queue is
@@ -146,8 +146,8 @@ public final class Connection: EventHandler {
     private func closeSlowConsumer() {
         subscriber.overflowHandled()
         guard phase == .open else { return }
-        context.logger.debug("slow consumer", ["conn": String(handlerID)])
-        context.metrics.slowConsumerCloses.add(fromOwner: 1)
+        services.logger.debug("slow consumer", ["conn": String(handlerID)])
+        services.metrics.slowConsumerCloses.add(fromOwner: 1)
         subscriber.queue.dropUnsent(keeping: transport.committedPlaintext)
         close(.policyViolation, reason: "slow consumer")
     }
@@ -221,8 +221,8 @@ public final class Connection: EventHandler {
     @inline(__always)
     private func account(_ written: Int, blocked: Bool) {
         let messages = subscriber.queue.consume(written)
-        // Guaranteed: the context outlives its connections; a plain access would retain its metrics object.
-        Unmanaged.passUnretained(context)._withUnsafeGuaranteedRef {
+        // Guaranteed: the services outlives its connections; a plain access would retain its metrics object.
+        Unmanaged.passUnretained(services)._withUnsafeGuaranteedRef {
             transport.account(messages: messages, bytes: written, blocked: blocked, metrics: $0.metrics)
         }
     }
@@ -241,18 +241,18 @@ public final class Connection: EventHandler {
     public func handleTimer(scheduled: UInt64) {
         if scheduled == scheduledDeadline { scheduledDeadline = 0 }
         let now = loop.now
-        let config = context.configuration
+        let config = services.configuration
         switch phase {
         case .handshake:
             if now >= startedAt + config.handshakeTimeout {
-                context.logger.debug("handshake timeout", ["conn": String(handlerID)])
-                context.metrics.handshakeFailed(.timeout)
+                services.logger.debug("handshake timeout", ["conn": String(handlerID)])
+                services.metrics.handshakeFailed(.timeout)
                 closeNow()
                 return
             }
         case .open:
             if let expiresAt, now >= expiresAt {
-                context.logger.debug("token expired", ["conn": String(handlerID)])
+                services.logger.debug("token expired", ["conn": String(handlerID)])
                 close(.tokenExpired, reason: "token expired")
                 return
             }
@@ -261,7 +261,7 @@ public final class Connection: EventHandler {
             case .ping:
                 subscriber.enqueue(FrameWriter.frame(.ping, payload: UnsafeRawBufferPointer(start: nil, count: 0)))
             case .unresponsive:
-                context.logger.debug("pong timeout", ["conn": String(handlerID)])
+                services.logger.debug("pong timeout", ["conn": String(handlerID)])
                 close(.goingAway, reason: "pong timeout")
                 flush()
                 closeNow()
@@ -282,7 +282,7 @@ public final class Connection: EventHandler {
 
     /// The one moment this connection next needs attention, given its phase (nil: none).
     private var deadline: UInt64? {
-        let config = context.configuration
+        let config = services.configuration
         switch phase {
         case .handshake: return startedAt + config.handshakeTimeout
         case .open:
@@ -308,7 +308,7 @@ public final class Connection: EventHandler {
 
     private func readAvailable() {
         let outcome = transport.read(into: loop.readBuffer) { plaintext in
-            received(plaintext)
+            handlePlaintext(plaintext)
             return phase != .closed
         }
         guard phase != .closed else { return }
@@ -323,9 +323,9 @@ public final class Connection: EventHandler {
     }
 
     /// Plaintext from the peer, from the socket or from TLS.
-    private func received(_ input: UnsafeMutableRawBufferPointer) {
+    private func handlePlaintext(_ input: UnsafeMutableRawBufferPointer) {
         session.heard(at: loop.now)
-        context.metrics.bytesIn.add(fromOwner: UInt64(input.count))
+        services.metrics.bytesIn.add(fromOwner: UInt64(input.count))
         switch phase {
         case .handshake: readHTTP(input)
         case .open: readFrames(input)
@@ -335,7 +335,7 @@ public final class Connection: EventHandler {
 
     private func readFrames(_ input: UnsafeMutableRawBufferPointer) {
         guard let error = session.read(input, into: self) else { return }
-        context.logger.debug(
+        services.logger.debug(
             "protocol error",
             ["conn": String(handlerID), "code": String(error.closeCode.rawValue), "reason": error.reason])
         close(code: error.closeCode.rawValue, reason: error.reason)
@@ -354,8 +354,8 @@ public final class Connection: EventHandler {
         Socket.close(fd)
         subscriber.discardAll()
         transport.closed()
-        if context.logger.enabled(.debug) {
-            context.logger.debug(
+        if services.logger.enabled(.debug) {
+            services.logger.debug(
                 "connection closed",
                 [
                     "conn": String(handlerID), "ms": String(loop.now - startedAt),
@@ -364,14 +364,14 @@ public final class Connection: EventHandler {
                     "compressed_out": String(subscriber.compressedSent),
                 ])
         }
-        context.connectionClosed()
+        services.connectionClosed()
         if wasOpen { connectionEnded() }
     }
 
     private func releasePendingPlace() {
         guard holdsPendingPlace else { return }
         holdsPendingPlace = false
-        context.pendingHandshakes.release()
+        services.pendingHandshakes.release()
     }
 
     private func updateInterest() {
@@ -381,7 +381,7 @@ public final class Connection: EventHandler {
             wanted |= UInt32(CSystem_EPOLLOUT)
             // An echo-style peer that does not read its answers stops being read from, so its
             // queue cannot grow without bound.
-            if subscriber.queue.queuedBytes >= context.configuration.maxBackpressure {
+            if subscriber.queue.queuedBytes >= services.configuration.maxBackpressure {
                 wanted &= ~UInt32(CSystem_EPOLLIN)
             }
         }

@@ -8,16 +8,16 @@ import CSystem
 final class Listener: EventHandler, @unchecked Sendable {
     let handlerID = HandlerIDs.make()
     let fd: Int32
-    private let context: LoopContext
+    private let services: LoopServices
     private var isClosed = false
 
-    init(fd: Int32, context: LoopContext) {
+    init(fd: Int32, services: LoopServices) {
         self.fd = fd
-        self.context = context
+        self.services = services
     }
 
     func start() throws(Errno) {
-        try context.loop.register(fd: fd, handler: self, events: UInt32(CSystem_EPOLLIN))
+        try services.loop.register(fd: fd, handler: self, events: UInt32(CSystem_EPOLLIN))
     }
 
     func handleEvents(_ events: UInt32) {
@@ -34,26 +34,26 @@ final class Listener: EventHandler, @unchecked Sendable {
                 handleAcceptError(error)
                 return
             }
-            guard context.pendingHandshakes.reserve() else {
+            guard services.pendingHandshakes.reserve() else {
                 refuse(accepted)
                 continue
             }
             Socket.setNoDelay(accepted)
-            var tls: TLSSession?
-            if let store = context.tls {
-                tls = TLSSession(context: store.current, fd: accepted)
+            var tls: TLSStream?
+            if let store = services.tls {
+                tls = TLSStream(context: store.current, fd: accepted)
                 if tls == nil {
-                    context.pendingHandshakes.release()
+                    services.pendingHandshakes.release()
                     Socket.close(accepted)
                     continue
                 }
             }
-            let connection = Connection(fd: accepted, loop: context.loop, context: context, tls: tls)
+            let connection = Connection(fd: accepted, loop: services.loop, services: services, tls: tls)
             do {
                 try connection.start()
-                context.connectionOpened()
+                services.connectionOpened()
             } catch {
-                context.pendingHandshakes.release()
+                services.pendingHandshakes.release()
                 Socket.close(accepted)
             }
         }
@@ -63,13 +63,13 @@ final class Listener: EventHandler, @unchecked Sendable {
     /// (503, best effort: one non-blocking write into an empty socket buffer); a TLS client, who could only read
     /// an answer after a handshake, is closed.
     private func refuse(_ fd: Int32) {
-        context.metrics.rejected(.pendingHandshakes)
-        if context.tls == nil {
+        services.metrics.rejected(.pendingHandshakes)
+        if services.tls == nil {
             Self.pendingRefusal.withUnsafeBytes { _ = try? Socket.write(fd, $0) }
             Socket.shutdownWrite(fd)
             // Closing with the request unread would send a reset, which can destroy the answer before the client
             // reads it: what has arrived is read and dropped first.
-            _ = try? Socket.read(fd, into: context.loop.readBuffer)
+            _ = try? Socket.read(fd, into: services.loop.readBuffer)
         }
         Socket.close(fd)
     }
@@ -84,13 +84,13 @@ final class Listener: EventHandler, @unchecked Sendable {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
             // Out of descriptors: level-triggered epoll would report the backlog again at once, so stop
             // listening for a moment instead of spinning.
-            context.logger.warning("accept failed, pausing accepts", ["error": error.description])
-            context.loop.setInterest(fd: fd, events: 0)
-            context.loop.schedule(at: context.loop.now + 100) { [self] in
-                if !isClosed { context.loop.setInterest(fd: fd, events: UInt32(CSystem_EPOLLIN)) }
+            services.logger.warning("accept failed, pausing accepts", ["error": error.description])
+            services.loop.setInterest(fd: fd, events: 0)
+            services.loop.schedule(at: services.loop.now + 100) { [self] in
+                if !isClosed { services.loop.setInterest(fd: fd, events: UInt32(CSystem_EPOLLIN)) }
             }
         default:
-            context.logger.error("accept failed", ["error": error.description])
+            services.logger.error("accept failed", ["error": error.description])
         }
     }
 
@@ -100,7 +100,7 @@ final class Listener: EventHandler, @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        context.loop.deregister(fd: fd)
+        services.loop.deregister(fd: fd)
         Socket.close(fd)
     }
 }

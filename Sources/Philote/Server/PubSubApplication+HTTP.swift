@@ -50,7 +50,7 @@ extension PubSubApplication {
     /// Checks the request's token for `api: true`: the claims, or the answer that refuses the request
     /// (401 without a valid token, 403 without the grant), each counted as an auth failure.
     private func authorizeAPI(_ head: RequestHead, connection: Connection) -> (claims: Claims?, refusal: [UInt8]?) {
-        let metrics = connection.context.metrics
+        let metrics = connection.services.metrics
         guard let token = TokenLocator.token(in: head) else {
             metrics.authFailed(.missing)
             return (nil, Self.jsonError(.unauthorized, TokenError.missing.reason))
@@ -157,14 +157,14 @@ extension PubSubApplication {
         if !claims.write.isEmpty {
             let writable = Set(claims.write.map { Array($0.utf8) })
             if let denied = messages.first(where: { !writable.contains($0.channel) }) {
-                connection.context.metrics.publishDenied(.http)
+                connection.services.metrics.publishDenied(.http)
                 var body = #"{"error":"write not permitted","channel":""#.utf8 + []
                 denied.channel.withUnsafeBytes { JSONStringEncoder.append($0, to: &body) }
                 body.append(contentsOf: #""}"#.utf8)
                 return .response(HTTPResponse.json(.forbidden, String(decoding: body, as: UTF8.self)))
             }
         }
-        connection.context.metrics.published(.http, count: messages.count)
+        connection.services.metrics.published(.http, count: messages.count)
         let count = messages.count
         let otherLoops = hub.loopCount - 1
         var tally: PublishTally?
@@ -186,7 +186,7 @@ extension PubSubApplication {
             let delivery = json.withUnsafeBytes { json in
                 Delivery(
                     plain: FrameWriter.frame(.text, payload: json),
-                    compressed: compressedVariants(json, context: connection.context)
+                    compressed: compressedVariants(json, services: connection.services)
                 )
             }
             local += hub.publish(delivery, to: message.channel, on: connection.loop, tally: tally)

@@ -30,18 +30,18 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     /// Servers that share Redis act as one hub: the broker lives on loop 0 and connects once it runs.
     private func attachBroker(to server: Server) {
-        let context = server.loopContexts[0]
-        let broker = RedisBroker(settings: configuration.brokerSettings, loop: context.loop, logger: server.logger)
+        let services = server.loopServices[0]
+        let broker = RedisBroker(settings: configuration.brokerSettings, loop: services.loop, logger: server.logger)
         broker.deliver = { [unowned self] channel, message in
             // The frame arrives encoded; only the compressed variants this server's readers need are made here.
             let delivery = Delivery(
                 plain: SharedFrame.make(copying: message.frame, isMessage: true),
-                compressed: compressedVariants(message.payload, context: context))
+                compressed: compressedVariants(message.payload, services: services))
             hub.publishFromBroker(delivery, to: channel)
         }
         hub.attach(broker)
         server.brokerStatus = broker.status
-        context.loop.execute { broker.start() }
+        services.loop.execute { broker.start() }
     }
 
     public var connectionCount: Int { connections.current }
@@ -52,14 +52,14 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         let head = request.head
         if configuration.checkOrigin, let refusal = OriginCheck.refusal(head) { return refusal }
         guard let token = TokenLocator.token(in: head) else {
-            connection.context.metrics.authFailed(.missing)
+            connection.services.metrics.authFailed(.missing)
             return HandshakeError(.unauthorized, TokenError.missing.reason)
         }
         let claims: Claims
         switch verifier.verify(token, now: ProcessStatistics.wallClockSeconds()) {
         case .success(let verified): claims = verified
         case .failure(let error):
-            connection.context.metrics.authFailed(.init(error))
+            connection.services.metrics.authFailed(.init(error))
             return HandshakeError(.unauthorized, error.reason)
         }
         let local = hub.local(connection.loop)
@@ -101,11 +101,11 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             return
         }
         guard session.permissions.mayWrite(message.channel) else {
-            connection.context.metrics.publishDenied(.websocket)
+            connection.services.metrics.publishDenied(.websocket)
             reply(connection, error: "write not permitted", channel: message.channel)
             return
         }
-        connection.context.metrics.published(.websocket)
+        connection.services.metrics.published(.websocket)
         let json = message.channel.withUnsafeBytes { channel in
             message.data.withUnsafeBytes { data in
                 ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
@@ -114,23 +114,23 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         let delivery = json.withUnsafeBytes { json in
             Delivery(
                 plain: FrameWriter.frame(.text, payload: json),
-                compressed: compressedVariants(json, context: connection.context))
+                compressed: compressedVariants(json, services: connection.services))
         }
         hub.publish(delivery, to: message.channel, from: session)
     }
 
     /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
     /// loop; empty when nobody compresses or the message is under COMPRESSION_MIN_SIZE.
-    func compressedVariants(_ json: UnsafeRawBufferPointer, context: LoopContext) -> [SharedFrame?] {
+    func compressedVariants(_ json: UnsafeRawBufferPointer, services: LoopServices) -> [SharedFrame?] {
         guard configuration.compression, json.count >= configuration.compressionMinSize else { return [] }
         let sizes = compressionUsage.inUse
         guard sizes != 0 else { return [] }
         var variants: [SharedFrame?] = Array(repeating: nil, count: 16)
         for bits in 9...15 where sizes & (1 << bits) != 0 {
-            let compressed = context.deflater(windowBits: bits).compress(json)
+            let compressed = services.deflater(windowBits: bits).compress(json)
             // No variant when compression does not pay: those subscribers get the plain frame.
             guard compressed.count < json.count else { continue }
-            context.metrics.compressed(from: json.count, to: compressed.count)
+            services.metrics.compressed(from: json.count, to: compressed.count)
             variants[bits] = compressed.withUnsafeBytes { FrameWriter.frame(.text, payload: $0, rsv: FrameHeader.rsv1) }
         }
         return variants

@@ -10,7 +10,7 @@ public final class Server: @unchecked Sendable {
     public let configuration: Configuration
     public let logger: Logger
     private let group: LoopGroup
-    private var contexts: [LoopContext] = []
+    private var perLoop: [LoopServices] = []
     private var listeners: [Listener] = []
     /// The bound port (differs from the configured one when that was 0).
     public private(set) var port = 0
@@ -22,7 +22,7 @@ public final class Server: @unchecked Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     private let startedAtWallClock = ProcessStatistics.wallClockSeconds()
 
-    /// Set when the port serves wss://; `reloadTLS` replaces its context.
+    /// Set when the port serves wss://; `reloadTLS` replaces its services.
     public let tls: TLSContextStore?
 
     public init(configuration: Configuration, application: WebSocketApplication, tls: TLSContextStore? = nil)
@@ -40,7 +40,7 @@ public final class Server: @unchecked Sendable {
         var bindAddress = address
         do {
             for loop in group.loops {
-                let context = LoopContext(
+                let services = LoopServices(
                     configuration: configuration, logger: logger, application: application, loop: loop,
                     connections: connections, pendingHandshakes: pendingHandshakes, tls: tls)
                 let fd = try Socket.listen(on: bindAddress)
@@ -49,9 +49,9 @@ public final class Server: @unchecked Sendable {
                     port = Socket.localPort(fd)
                     bindAddress = SocketAddress(host: configuration.host, port: port)!
                 }
-                let listener = Listener(fd: fd, context: context)
+                let listener = Listener(fd: fd, services: services)
                 try listener.start()
-                contexts.append(context)
+                perLoop.append(services)
                 listeners.append(listener)
             }
         } catch {
@@ -62,8 +62,8 @@ public final class Server: @unchecked Sendable {
 
     public var loops: [EventLoop] { group.loops }
 
-    /// Each loop's counters, in loop order (`contexts` is fixed once `init` returns).
-    var loopMetrics: [LoopMetrics] { contexts.map(\.metrics) }
+    /// Each loop's counters, in loop order (`perLoop` is fixed once `init` returns).
+    var loopMetrics: [LoopMetrics] { perLoop.map(\.metrics) }
 
     /// Shutdown has begun: `/readyz` fails and new WebSocket clients get 503.
     public var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
@@ -75,7 +75,7 @@ public final class Server: @unchecked Sendable {
     public internal(set) var brokerStatus: BrokerStatus?
 
     /// Each loop's shared state, in loop order.
-    var loopContexts: [LoopContext] { contexts }
+    var loopServices: [LoopServices] { perLoop }
 
     /// Every loop's counters summed now, with the server-wide figures. Safe from any thread.
     public func metricsSnapshot() -> MetricsSnapshot {
@@ -84,10 +84,10 @@ public final class Server: @unchecked Sendable {
         snapshot.connections = connections.current
         snapshot.maxConnections = connections.limit
         if let broker = brokerStatus { snapshot.add(broker) }
-        for context in contexts {
+        for services in perLoop {
             snapshot.add(
-                context.metrics, events: context.loop.eventsHandled.load(ordering: .relaxed),
-                iterations: context.loop.wakeups.load(ordering: .relaxed))
+                services.metrics, events: services.loop.eventsHandled.load(ordering: .relaxed),
+                iterations: services.loop.wakeups.load(ordering: .relaxed))
         }
         snapshot.process = ProcessStatistics.current(startTimeSeconds: startedAtWallClock)
         return snapshot
@@ -104,10 +104,10 @@ public final class Server: @unchecked Sendable {
     /// 503. Safe from any thread; `wait` joins.
     public func shutdown(gracePeriod: UInt64 = 2000) {
         drainingFlag.store(true, ordering: .releasing)
-        for (context, listener) in zip(contexts, listeners) {
-            context.loop.execute { [context, listener] in
-                context.draining = true
-                let loop = context.loop
+        for (services, listener) in zip(perLoop, listeners) {
+            services.loop.execute { [services, listener] in
+                services.draining = true
+                let loop = services.loop
                 // Requests still in their handshake are left to finish: a probe gets its answer, an upgrade
                 // its 503. `finish` drops whatever remains.
                 let connections = loop.registeredHandlers.compactMap { $0 as? Connection }
@@ -115,15 +115,15 @@ public final class Server: @unchecked Sendable {
                     connection.close(.goingAway, reason: "server shutting down")
                 }
                 let finish = {
-                    context.onIdle = nil
+                    services.onIdle = nil
                     listener.close()
                     for case let connection as Connection in loop.registeredHandlers { connection.closeNow() }
                     loop.stop()
                 }
-                if context.connectionCount == 0 {
+                if services.connectionCount == 0 {
                     finish()
                 } else {
-                    context.onIdle = finish
+                    services.onIdle = finish
                     loop.schedule(at: loop.now + gracePeriod, task: finish)
                 }
             }

@@ -6,7 +6,7 @@ import CSystem
 
 /// The built-in record layer relies on what OpenSSL's keylog and message callbacks report during a handshake;
 /// another OpenSSL build could report it differently. So before serving, one loopback handshake per TLS version
-/// goes through the real path (TLSSession, the hand-over, TLSRecordLayer) against an OpenSSL client on a socket
+/// goes through the real path (TLSStream, the hand-over, TLSRecordLayer) against an OpenSSL client on a socket
 /// pair, and a record goes each way. If the keys do not work, the server lets OpenSSL keep its connections
 /// (TLS_RECORD_LAYER=openssl) instead of failing its clients.
 public enum TLSHandOverCheck {
@@ -36,7 +36,7 @@ public enum TLSHandOverCheck {
         defer { SSL_free(client) }
         SSL_set_fd(client, fds[0])
         SSL_set_connect_state(client)
-        guard let server = TLSSession(context: context, fd: fds[1]) else { return "no server session" }
+        guard let server = TLSStream(context: context, fd: fds[1]) else { return "no server session" }
 
         var clientDone = false
         var serverDone = false

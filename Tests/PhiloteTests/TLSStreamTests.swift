@@ -12,7 +12,7 @@ import Testing
 private final class Pair {
     let clientContext: OpaquePointer
     let client: OpaquePointer
-    let server: TLSSession
+    let server: TLSStream
     let ciphers = TLSCiphers(plaintextCapacity: 64 * 1024)
     let clientFD: Int32
     let serverFD: Int32
@@ -35,7 +35,7 @@ private final class Pair {
         SSL_set_fd(client, clientFD)
         SSL_set_connect_state(client)
         if let session { SSL_set_session(client, session) }
-        server = TLSSession(context: tlsTestServerContext, fd: serverFD)!
+        server = TLSStream(context: tlsTestServerContext, fd: serverFD)!
     }
 
     deinit {
@@ -129,7 +129,7 @@ private final class Pair {
 
 private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) } }
 
-@Suite struct TLSSessionTests {
+@Suite struct TLSStreamTests {
     @Test(arguments: tlsTestSuites)
     func trafficBothWaysAfterAFullAndAResumedHandshake(suite: TLSTestSuite) {
         var session: OpaquePointer?
@@ -161,7 +161,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         let pair = Pair(suite)
         pair.handshake()
         _ = pair.clientRead()  // the tickets
-        let keptFor = TLSSession.sealingKeptFor
+        let keptFor = TLSStream.sealingKeptFor
         func send(_ text: String, at now: UInt64) throws {
             let bytes = Array(text.utf8)
             let sent = try bytes.withUnsafeBytes {
@@ -389,7 +389,7 @@ private func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncati
         defer { SSL_free(client) }
         SSL_set_fd(client, fds[0])
         SSL_set_connect_state(client)
-        let server = TLSSession(context: context, fd: fds[1])!
+        let server = TLSStream(context: context, fd: fds[1])!
         var done = false
         for _ in 0..<64 where !done {
             _ = SSL_do_handshake(client)

@@ -5,7 +5,7 @@ import CSystem
 /// traffic keys and its SSL object is freed, and `TLSRecordLayer` protects the records: an idle connection keeps
 /// about 300 bytes of TLS state instead of OpenSSL's 14 KB (CSystemTLSTraffic.c, BENCHMARKS.md). With
 /// `TLS_RECORD_LAYER=openssl` OpenSSL keeps the connection (SSL_read, SSL_write).
-final class TLSSession {
+final class TLSStream {
     enum Status: Equatable {
         case done
         case wantRead

@@ -1,6 +1,7 @@
-/// What every connection on one loop shares: configuration, logger, application, and the loop's own
-/// bookkeeping. Touched only by that loop's thread, except the connection count, which is read anywhere.
-final class LoopContext: @unchecked Sendable {
+/// The services one loop gives every connection on it: configuration, logger, application, counters, the
+/// loop's compressors and TLS ciphers, and its own bookkeeping. (Not a TLS or OpenSSL context: those are
+/// `TLSContext`.) Touched only by that loop's thread, except the connection count, which is read anywhere.
+final class LoopServices: @unchecked Sendable {
     let configuration: Configuration
     let logger: Logger
     let application: WebSocketApplication
