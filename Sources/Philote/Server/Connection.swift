@@ -174,8 +174,16 @@ public final class Connection: EventHandler {
 
     /// The one flush loop, plain and TLS alike: queued frames go to the transport until the queue is empty or the
     /// socket is full; a closing connection then ends its stream and shuts its write side.
-    @inline(__always)
     private func writeQueued() {
+        // Specialised once per transport, so that a plain connection's flush has no TLS branch left in it.
+        switch transport {
+        case .plain(let plain): writeQueued(through: plain)
+        case .tls(let tls): writeQueued(through: tls)
+        }
+    }
+
+    @inline(__always)
+    private func writeQueued<Through: ByteTransport>(through transport: Through) {
         if transport.resumesOnWritable {
             // A TLS handshake, or an OpenSSL read, wanted to write: it continues here.
             readAvailable()
@@ -186,9 +194,9 @@ public final class Connection: EventHandler {
             let (count, bytes) = subscriber.queue.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             switch transport.write(count: count, bytes: bytes) {
             case .wrote(let written):
-                account(written, blocked: false)
+                account(written, blocked: false, through: transport)
             case .blocked(let written):
-                account(written, blocked: true)
+                account(written, blocked: true, through: transport)
                 updateInterest()
                 return
             case .failed:
@@ -219,7 +227,7 @@ public final class Connection: EventHandler {
     }
 
     @inline(__always)
-    private func account(_ written: Int, blocked: Bool) {
+    private func account<Through: ByteTransport>(_ written: Int, blocked: Bool, through transport: Through) {
         let messages = subscriber.queue.consume(written)
         // Guaranteed: the services outlives its connections; a plain access would retain its metrics object.
         Unmanaged.passUnretained(services)._withUnsafeGuaranteedRef {
