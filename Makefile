@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test unit integration fuzz sanitize server echo install clean bench bench-redis soak docker docker-test
+.PHONY: all release deps test layers unit integration fuzz sanitize server echo install clean bench bench-redis soak docker docker-test
 
 all: release
 
@@ -39,11 +39,16 @@ server: release
 	SECRET="$$secret" PORT=$(PORT) exec .build/release/philote
 
 test: deps
+	scripts/check-layers.sh
 	$(SWIFT) build
 	$(SWIFT) test
 	Fuzz/run.sh $(TEST_FUZZ_SECONDS)
 	ulimit -n $$(ulimit -Hn); python3 -m pytest -q Tests/integration
 	scripts/sanitize.sh
+
+# The dependency rules between the folders of Sources/Philote (ARCHITECTURE.md): seconds, no build.
+layers:
+	scripts/check-layers.sh
 
 unit: deps
 	$(SWIFT) test

@@ -15,7 +15,7 @@ final class Hub: @unchecked Sendable {
     private var outboxes: [Outbox] = []
     /// Set (before the loops start) when servers share Redis; it lives on loop 0, which forwards every
     /// local publish to it and takes other servers' messages from it.
-    private(set) var broker: RedisBroker?
+    private(set) var broker: (any Relay)?
 
     /// `metrics` holds each loop's counters, in loop order.
     init(loops: [EventLoop], metrics: [LoopMetrics]) {
@@ -31,7 +31,7 @@ final class Hub: @unchecked Sendable {
 
     /// Connects the broker, which must live on loop 0: each loop reports its first and last reader of a
     /// channel to it. Call before the loops start.
-    func attach(_ broker: RedisBroker) {
+    func attach(_ broker: any Relay) {
         precondition(broker.loop === loops[0])
         self.broker = broker
         for outbox in outboxes { outbox.broker = broker }
@@ -118,7 +118,7 @@ final class Outbox: EventHandler, @unchecked Sendable {
     private let metrics: LoopMetrics
     private var pending: [Parcel] = []
     /// Set when there is a broker: loop 0 forwards other loops' publishes to it.
-    var broker: RedisBroker?
+    var broker: (any Relay)?
 
     init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub], budgets: [HandOffBudget], metrics: LoopMetrics) {
         self.origin = origin

@@ -8,7 +8,7 @@
 /// Entries are unmanaged references, so that queuing a fan-out delivery costs no reference count (an
 /// atomic increment and decrement per recipient was most of fan-out's user-space cost). An entry is
 /// either *held*: the event loop keeps its frame alive until the end of the tick's flush pass
-/// (`EventLoop.hold`), and the queue's connection is flushed in that pass, since queuing marks it dirty;
+/// (`EventLoop.keepAlive`), and the queue's connection is flushed in that pass, since queuing marks it dirty;
 /// or *owned*: the queue holds a reference of its own. A flush ends with `retainUnsent`, which makes
 /// whatever is still queued (a partial write, a full socket buffer) owned, so a frame outlives its tick
 /// only through the queue's own reference. Owned entries are always the front of the queue,
@@ -42,7 +42,7 @@ struct OutboundQueue: ~Copyable {
     var isEmpty: Bool { head == end }
 
     /// Queues `frame` without retaining it. The caller guarantees that it stays alive until the end of the
-    /// loop's current flush pass (`EventLoop.hold`), and that this queue's connection is marked dirty.
+    /// loop's current flush pass (`EventLoop.keepAlive`), and that this queue's connection is marked dirty.
     @inline(__always)
     mutating func append(held frame: SharedFrame) {
         if end == capacity { grow() }

@@ -11,11 +11,11 @@ public final class TLSReloader {
     }
 
     private let store: TLSContextStore
-    private let logger: Logger
+    private let logger: any LogSink
     /// The refusal last logged at the error level; nil after a success.
     private var loggedFailure: String?
 
-    public init(store: TLSContextStore, logger: Logger) {
+    public init(store: TLSContextStore, logger: any LogSink) {
         self.store = store
         self.logger = logger
     }
