@@ -2,22 +2,21 @@
 /// (`TLSTransport`). The connection's flush loop and read path are written once over this contract; the two
 /// kinds differ only behind it. `Transport` picks one without dynamic dispatch on the per-delivery path.
 protocol ByteTransport {
-    /// Output can be written before anything new: the handshake is over and earlier records are out.
-    func prepareOutput() -> TransportOutput
-    /// Whether queued plaintext is still taken (false once TLS has ended: it is dropped instead).
-    var takesOutput: Bool { get }
-    /// Writes from the first `count` of the loop's gathered vectors, `bytes` in all.
+    /// Whether output can be written before anything new: the handshake is over and earlier records are out.
+    /// The socket is writable, so first `resume` continues a read that waited for that (a TLS handshake, an
+    /// OpenSSL read); it returns false when the connection closed meanwhile (then: `.gone`).
+    func prepareOutput(resume: () -> Bool) -> TransportOutput
+    /// Writes from the first `count` of the loop's gathered vectors, `bytes` in all. What `.wrote` reports is on
+    /// the wire, and the connection counts it.
     func write(count: Int, bytes: Int) -> TransportWrite
-    /// `bytes` consumed from the queue, finishing `messages` data messages: counted once they are on the wire,
-    /// which for sealed TLS records the socket did not take is later (`blocked`).
-    func account(messages: Int, bytes: Int, blocked: Bool, metrics: LoopMetrics)
+    /// What a write blocked with records waiting consumed from the queue, finishing `messages` data messages:
+    /// counted once on the wire, which for sealed TLS records the socket did not take is later.
+    func countWhenWritten(messages: Int, bytes: Int)
     /// After the last queued byte of a closing connection: ends the stream (TLS close_notify) and shuts the
     /// write side.
     func finishOutput() -> TransportOutput
     /// Something must be written when the socket allows, whatever the queue holds (TLS records, a handshake).
     var wantsWritable: Bool { get }
-    /// The socket is writable and what waits is a read's work (a TLS handshake that wanted to write).
-    var resumesOnWritable: Bool { get }
     /// One readiness event's input, handed to `deliver` as plaintext; `deliver` returns false once the
     /// connection has closed, and reading stops.
     func read(into buffer: UnsafeMutableRawBufferPointer, deliver: (UnsafeMutableRawBufferPointer) -> Bool)
@@ -38,14 +37,19 @@ enum TransportOutput {
     case waiting
     /// The peer is gone (a write error): close now.
     case failed
+    /// The connection closed while `resume` ran: nothing more to do.
+    case gone
 }
 
 /// How a write went.
 enum TransportWrite {
     /// These bytes were consumed; more may be written.
     case wrote(Int)
-    /// These bytes were consumed, and the socket takes no more now.
-    case blocked(Int)
+    /// These bytes were consumed, and the socket takes no more now. With `recordsWaiting`, some of them are in
+    /// sealed TLS records the socket did not take (`countWhenWritten`); otherwise they are on the wire.
+    case blocked(Int, recordsWaiting: Bool)
+    /// Queued plaintext is no longer taken (TLS has ended): it stays to be dropped.
+    case stopped
     /// The peer is gone: close now.
     case failed
     /// The transport cannot go on (TLS): send its alert, stop reading, close after the peer's FIN.

@@ -173,32 +173,32 @@ public final class Connection: EventHandler {
     }
 
     /// The one flush loop, plain and TLS alike: queued frames go to the transport until the queue is empty or the
-    /// socket is full; a closing connection then ends its stream and shuts its write side.
-    private func writeQueued() {
-        // Specialised once per transport, so that a plain connection's flush has no TLS branch left in it.
-        switch transport {
-        case .plain(let plain): writeQueued(through: plain)
-        case .tls(let tls): writeQueued(through: tls)
-        }
-    }
-
+    /// socket is full; a closing connection then ends its stream and shuts its write side. Every transport call on
+    /// the common path (all written) is one that a plain connection needs: a switch on the transport each.
     @inline(__always)
-    private func writeQueued<Through: ByteTransport>(through transport: Through) {
-        if transport.resumesOnWritable {
+    private func writeQueued() {
+        let ready = transport.prepareOutput(resume: {
             // A TLS handshake, or an OpenSSL read, wanted to write: it continues here.
             readAvailable()
-            guard phase != .closed else { return }
-        }
-        guard proceed(transport.prepareOutput()) else { return }
-        while !subscriber.queue.isEmpty && transport.takesOutput {
+            return phase != .closed
+        })
+        guard proceed(ready) else { return }
+        writing: while !subscriber.queue.isEmpty {
             let (count, bytes) = subscriber.queue.gather(into: loop.ioVectors, capacity: loop.ioVectorCapacity)
             switch transport.write(count: count, bytes: bytes) {
             case .wrote(let written):
-                account(written, blocked: false, through: transport)
-            case .blocked(let written):
-                account(written, blocked: true, through: transport)
+                countWritten(written, messages: subscriber.queue.consume(written))
+            case .blocked(let written, let recordsWaiting):
+                let messages = subscriber.queue.consume(written)
+                if recordsWaiting {
+                    transport.countWhenWritten(messages: messages, bytes: written)
+                } else {
+                    countWritten(written, messages: messages)
+                }
                 updateInterest()
                 return
+            case .stopped:
+                break writing
             case .failed:
                 closeNow()
                 return
@@ -215,6 +215,15 @@ public final class Connection: EventHandler {
         if interest != UInt32(CSystem_EPOLLIN) || transport.wantsWritable { updateInterest() }
     }
 
+    @inline(__always)
+    private func countWritten(_ bytes: Int, messages: Int) {
+        // Guaranteed: the services outlive their connections; a plain access would retain their metrics.
+        Unmanaged.passUnretained(services)._withUnsafeGuaranteedRef {
+            $0.metrics.bytesOut.add(fromOwner: UInt64(bytes))
+            $0.metrics.messagesOut.add(fromOwner: UInt64(messages))
+        }
+    }
+
     /// Acts on a transport's readiness for output; true when writing goes on.
     @inline(__always)
     private func proceed(_ output: TransportOutput) -> Bool {
@@ -222,17 +231,9 @@ public final class Connection: EventHandler {
         case .ready: return true
         case .waiting: updateInterest()
         case .failed: closeNow()
+        case .gone: break
         }
         return false
-    }
-
-    @inline(__always)
-    private func account<Through: ByteTransport>(_ written: Int, blocked: Bool, through transport: Through) {
-        let messages = subscriber.queue.consume(written)
-        // Guaranteed: the services outlives its connections; a plain access would retain its metrics object.
-        Unmanaged.passUnretained(services)._withUnsafeGuaranteedRef {
-            transport.account(messages: messages, bytes: written, blocked: blocked, metrics: $0.metrics)
-        }
     }
 
     /// The transport cannot go on (TLS: the input was refused, the peer sent a fatal alert, a handshake failed, a

@@ -7,10 +7,9 @@ struct PlainTransport: ByteTransport {
     /// Queued frames from which a write copies instead of handing the kernel an iovec per frame.
     static let gatherCopyThreshold = 32
 
-    func prepareOutput() -> TransportOutput { .ready }
-    var takesOutput: Bool { true }
+    @inline(__always)
+    func prepareOutput(resume: () -> Bool) -> TransportOutput { .ready }
     var wantsWritable: Bool { false }
-    var resumesOnWritable: Bool { false }
     var committedPlaintext: Int { 0 }
 
     @inline(__always)
@@ -30,18 +29,13 @@ struct PlainTransport: ByteTransport {
             return .failed
         }
         switch result {
-        case .processed(let written): return written < bytes ? .blocked(written) : .wrote(written)
-        case .wouldBlock: return .blocked(0)
+        case .processed(let written): return written < bytes ? .blocked(written, recordsWaiting: false) : .wrote(written)
+        case .wouldBlock: return .blocked(0, recordsWaiting: false)
         }
     }
 
-    @inline(__always)
-    func account(messages: Int, bytes: Int, blocked: Bool, metrics: LoopMetrics) {
-        // Guaranteed: the metrics outlive their connections; a plain access would retain them around the adds.
-        Unmanaged.passUnretained(metrics)._withUnsafeGuaranteedRef {
-            $0.bytesOut.add(fromOwner: UInt64(bytes))
-            $0.messagesOut.add(fromOwner: UInt64(messages))
-        }
+    func countWhenWritten(messages: Int, bytes: Int) {
+        // Never asked: a plain write's bytes are on the wire when it returns, and counted then.
     }
 
     func finishOutput() -> TransportOutput {

@@ -19,12 +19,13 @@ final class TLSTransport: ByteTransport {
 
     private var loop: EventLoop { services.loop }
 
-    var takesOutput: Bool { !stream.discardsInput }
     var wantsWritable: Bool { stream.wantsWrite || stream.unsentCount > 0 }
-    var resumesOnWritable: Bool { stream.wantsWrite && !stream.discardsInput }
     var committedPlaintext: Int { stream.committedPlaintext }
 
-    func prepareOutput() -> TransportOutput {
+    func prepareOutput(resume: () -> Bool) -> TransportOutput {
+        if stream.wantsWrite && !stream.discardsInput {
+            guard resume() else { return .gone }
+        }
         // Output waits for the handshake.
         guard stream.handshakeComplete || stream.discardsInput else { return .waiting }
         return writeUnsent()
@@ -45,6 +46,7 @@ final class TLSTransport: ByteTransport {
     }
 
     func write(count: Int, bytes: Int) -> TransportWrite {
+        guard !stream.discardsInput else { return .stopped }
         let length = min(bytes, loop.writeBuffer.count)
         loop.gatherCopy(count: count, limit: length)
         let sent: (consumed: Int, blocked: Bool)?
@@ -59,17 +61,12 @@ final class TLSTransport: ByteTransport {
             services.logger.debug("TLS output ended", ["conn": String(connectionID)])
             return .ended
         }
-        return sent.blocked ? .blocked(sent.consumed) : .wrote(sent.consumed)
+        return sent.blocked ? .blocked(sent.consumed, recordsWaiting: true) : .wrote(sent.consumed)
     }
 
-    func account(messages: Int, bytes: Int, blocked: Bool, metrics: LoopMetrics) {
-        if blocked {
-            // Some of these records wait in the stream: they count once they are written.
-            stream.awaitUnsent(messages: messages, bytes: bytes)
-        } else {
-            metrics.bytesOut.add(fromOwner: UInt64(bytes))
-            metrics.messagesOut.add(fromOwner: UInt64(messages))
-        }
+    func countWhenWritten(messages: Int, bytes: Int) {
+        // Some of these records wait in the stream: they count once they are written.
+        stream.awaitUnsent(messages: messages, bytes: bytes)
     }
 
     func finishOutput() -> TransportOutput {

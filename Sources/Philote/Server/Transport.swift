@@ -10,19 +10,20 @@ enum Transport {
         return false
     }
 
+
+
     @inline(__always)
-    func prepareOutput() -> TransportOutput {
+    func prepareOutput(resume: () -> Bool) -> TransportOutput {
         switch self {
-        case .plain(let plain): plain.prepareOutput()
-        case .tls(let tls): tls.prepareOutput()
+        case .plain(let plain): plain.prepareOutput(resume: resume)
+        case .tls(let tls): tls.prepareOutput(resume: resume)
         }
     }
 
-    @inline(__always)
-    var takesOutput: Bool {
+    func countWhenWritten(messages: Int, bytes: Int) {
         switch self {
-        case .plain(let plain): plain.takesOutput
-        case .tls(let tls): tls.takesOutput
+        case .plain(let plain): plain.countWhenWritten(messages: messages, bytes: bytes)
+        case .tls(let tls): tls.countWhenWritten(messages: messages, bytes: bytes)
         }
     }
 
@@ -34,13 +35,6 @@ enum Transport {
         }
     }
 
-    @inline(__always)
-    func account(messages: Int, bytes: Int, blocked: Bool, metrics: LoopMetrics) {
-        switch self {
-        case .plain(let plain): plain.account(messages: messages, bytes: bytes, blocked: blocked, metrics: metrics)
-        case .tls(let tls): tls.account(messages: messages, bytes: bytes, blocked: blocked, metrics: metrics)
-        }
-    }
 
     func finishOutput() -> TransportOutput {
         switch self {
@@ -57,13 +51,6 @@ enum Transport {
         }
     }
 
-    @inline(__always)
-    var resumesOnWritable: Bool {
-        switch self {
-        case .plain(let plain): plain.resumesOnWritable
-        case .tls(let tls): tls.resumesOnWritable
-        }
-    }
 
     @inline(__always)
     func read(into buffer: UnsafeMutableRawBufferPointer, deliver: (UnsafeMutableRawBufferPointer) -> Bool)
