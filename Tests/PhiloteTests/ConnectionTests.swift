@@ -1,9 +1,6 @@
 import CSystem
+import Glibc
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @testable import Philote
 
@@ -306,6 +303,83 @@ extension LoopMetrics {
         #expect(!harness.sawEOF)
     }
 
+    /// An open connection upgraded by the client's request, with the 101 taken.
+    private func openHarness(_ configure: (inout Configuration) -> Void = { _ in }) throws -> Harness {
+        let harness = try Harness(configure)
+        harness.send(upgradeRequest)
+        try #require(harness.pump { $0.hasResponse })
+        let response = try #require(harness.takeResponse())
+        try #require(response.hasPrefix("HTTP/1.1 101 "))
+        return harness
+    }
+
+    /// A client's ping is answered with a pong carrying its payload.
+    @Test func aPingGetsAPong() throws {
+        let harness = try openHarness()
+        harness.send(ClientFrameEncoder.frame(.ping, payload: Array("tick".utf8), maskKey: 0xDEAD_BEEF))
+        #expect(harness.pump { $0.hasFrame })
+        #expect(harness.takeFrame() == ServerFrame(opcode: 0xA, payload: Array("tick".utf8)))
+        #expect(harness.connection.phase == .open)
+    }
+
+    /// A protocol error (an unmasked client frame) closes with its code and reason: the close frame, then EOF.
+    @Test func aProtocolErrorClosesWith1002() throws {
+        let harness = try openHarness()
+        harness.send(clientFrame(Opcode.text.rawValue, Array("unmasked".utf8), mask: nil) + masked("ignored"))
+        #expect(harness.pump { $0.sawEOF })
+        let frame = try #require(harness.takeFrame())
+        #expect(frame.opcode == 0x8 && Array(frame.payload.prefix(2)) == [0x03, 0xEA])
+        #expect(harness.received.isEmpty, "nothing after the error was echoed")
+        #expect(harness.connection.phase == .closing)
+    }
+
+    /// An idle client is pinged at the ping interval and, when it does not answer within the pong timeout, closed
+    /// with 1001 and its socket shut at once. The loop waits for both deadlines itself; the connection's end stops
+    /// it (the services' `onIdle`).
+    @Test func anIdleClientIsPingedThenClosedWhenItDoesNotAnswer() throws {
+        let harness = try openHarness {
+            $0.pingInterval = 20
+            $0.pongTimeout = 20
+        }
+        let loop = harness.loop
+        let openedAt = loop.now
+        harness.services.onIdle = { loop.stop() }
+        #expect(runUntilStopped(loop))
+        #expect(harness.connection.phase == .closed)
+        #expect(loop.now >= openedAt + 40, "a ping interval, then a pong timeout")
+        harness.readClient()
+        #expect(harness.takeFrame() == ServerFrame(opcode: 0x9, payload: []))
+        #expect(harness.takeFrame() == .close(1001, "pong timeout"))
+        #expect(harness.sawEOF && harness.received.isEmpty)
+        #expect(harness.connections.current == 0)
+    }
+
+    /// After this side's close frame, a client that never answers nor sends its FIN is cut off at the close timeout.
+    @Test func aClosingConnectionIsCutOffAtTheCloseTimeout() throws {
+        let harness = try openHarness { $0.closeTimeout = 20 }
+        let loop = harness.loop
+        let connection = harness.connection
+        harness.services.onIdle = { loop.stop() }
+        connection.close(.goingAway, reason: "bye")
+        let closingAt = loop.now
+        #expect(connection.phase == .closing)
+        #expect(runUntilStopped(loop))
+        #expect(connection.phase == .closed)
+        #expect(loop.now >= closingAt + 20)
+        harness.readClient()
+        #expect(harness.takeFrame() == .close(1001, "bye"))
+        #expect(harness.sawEOF && harness.received.isEmpty)
+    }
+
+    /// A token's expiry closes the open connection with 4001 when it comes.
+    @Test func anExpiredTokenClosesWith4001() throws {
+        let harness = try openHarness()
+        harness.connection.expiresAt = harness.loop.now
+        #expect(harness.pump { $0.sawEOF })
+        #expect(harness.takeFrame() == .close(4001, "token expired"))
+        #expect(harness.connection.phase == .closing)
+    }
+
     /// A slow consumer: the client stops reading, deliveries fill the socket and then the queue until one would
     /// pass `maxBackpressure`. That delivery is refused and closes nothing by itself; the connection's next flush
     /// drops what was queued and not started, and queues a 1008 close. When the client reads again it gets whole
@@ -344,7 +418,9 @@ extension LoopMetrics {
         // At most the frame the socket had started, and the close.
         let closeFrame = 2 + 2 + "slow consumer".utf8.count
         #expect(connection.subscriber.queue.queuedBytes <= 4 + payload.count + closeFrame)
-        #expect(!connection.subscriber.send(heldFrame: FrameWriter.frame(.binary, payload: UnsafeRawBufferPointer(start: nil, count: 0))))
+        #expect(
+            !connection.subscriber.send(
+                heldFrame: FrameWriter.frame(.binary, payload: UnsafeRawBufferPointer(start: nil, count: 0))))
 
         // The client reads again: whole frames, then the close, then EOF.
         #expect(harness.pump(maxTicks: 1000) { $0.sawEOF })

@@ -1,10 +1,7 @@
 import CSystem
+import Glibc
 import Synchronization
 import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @testable import Philote
 

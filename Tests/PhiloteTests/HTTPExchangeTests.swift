@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import Philote
@@ -108,8 +109,9 @@ private let upgradeRequest = RequestHead(
         var exchange = HTTPExchange(maxHeadSize: 8192)
         #expect(feed(&exchange, Array(postHead.utf8) + postBody.prefix(5)) == .needMore)
         #expect(stateName(exchange) == "readingBody")
-        #expect(feed(&exchange, Array(postBody.dropFirst(5)) + Array("GET / HTTP/1.1\r\n\r\n".utf8))
-            == .request(postRequest, body: postBody))
+        #expect(
+            feed(&exchange, Array(postBody.dropFirst(5)) + Array("GET / HTTP/1.1\r\n\r\n".utf8))
+                == .request(postRequest, body: postBody))
     }
 
     /// An application that answers from the head gets the request with an empty body, asked once with the head;
@@ -149,8 +151,9 @@ private let upgradeRequest = RequestHead(
         #expect(feed(&exchange, postBody) == .needMore)
         // Exactly the limit is fine.
         var atLimit = HTTPExchange(maxHeadSize: 8192)
-        #expect(feed(&atLimit, Array(postHead.utf8) + postBody, bodyLimit: postBody.count)
-            == .request(postRequest, body: postBody))
+        #expect(
+            feed(&atLimit, Array(postHead.utf8) + postBody, bodyLimit: postBody.count)
+                == .request(postRequest, body: postBody))
     }
 
     /// A malformed Content-Length is refused with 400, with the head.
@@ -177,8 +180,9 @@ private let upgradeRequest = RequestHead(
 
         var oversized = HTTPExchange(maxHeadSize: 64)
         #expect(feed(&oversized, Array("GET / HTTP/1.1\r\nX-Padding: ".utf8)) == .needMore)
-        #expect(feed(&oversized, [UInt8](repeating: 0x61, count: 64))
-            == .refused(.requestHeaderFieldsTooLarge, head: nil))
+        #expect(
+            feed(&oversized, [UInt8](repeating: 0x61, count: 64))
+                == .refused(.requestHeaderFieldsTooLarge, head: nil))
     }
 
     /// An upgrade ends the exchange at the head: `consumed` is where the first frame starts in the last input,

@@ -1,9 +1,5 @@
+import Glibc
 import Synchronization
-import Testing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 @testable import Philote
 

@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 @testable import Philote
@@ -168,7 +169,8 @@ private let expectedEvents: [RecordingSink.Event] = [
         #expect(session.checkLiveness(now: 1_180, pingInterval: 100, pongTimeout: 50) == .ping)
         session.heard(at: 1_200)
         #expect(session.livenessDeadline(pingInterval: 100, pongTimeout: 50) == 1_300)
-        #expect(session.checkLiveness(now: 1_230, pingInterval: 100, pongTimeout: 50) == .quiet, "the ping was answered")
+        #expect(
+            session.checkLiveness(now: 1_230, pingInterval: 100, pongTimeout: 50) == .quiet, "the ping was answered")
         #expect(session.checkLiveness(now: 1_299, pingInterval: 100, pongTimeout: 50) == .quiet)
         #expect(session.checkLiveness(now: 1_300, pingInterval: 100, pongTimeout: 50) == .ping)
     }
