@@ -29,10 +29,10 @@ public final class Connection: EventHandler {
     unowned(unsafe) let services: LoopServices
     /// The outbound queue, its dirty mark and the backpressure rule; what the hub delivers to.
     public let subscriber: Subscriber
-    private let transport: Transport
+    /// Internal, not private, like `exchange`: the extensions in Connection+*.swift use it.
+    let transport: Transport
 
     public let handlerID: UInt64
-    /// Internal, not private: Connection+HTTP.swift reads the request through it.
     var exchange: HTTPExchange
     private var session: WebSocketSession
 
@@ -138,18 +138,6 @@ public final class Connection: EventHandler {
     private func connectionEnded() {
         services.connections.release()
         services.application.closed(self)
-    }
-
-    /// A slow consumer (see Subscriber), closed here, in the flush after the delivery that found it: its queue is
-    /// freed at once, so it never holds memory or slows anyone else.
-    @inline(never)
-    private func closeSlowConsumer() {
-        subscriber.overflowHandled()
-        guard phase == .open else { return }
-        services.logger.debug("slow consumer", ["conn": String(handlerID)])
-        services.metrics.slowConsumerCloses.add(fromOwner: 1)
-        subscriber.queue.dropUnsent(keeping: transport.committedPlaintext)
-        close(.policyViolation, reason: "slow consumer")
     }
 
     // MARK: EventHandler
