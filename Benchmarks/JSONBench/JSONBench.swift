@@ -5,6 +5,7 @@ import Philote
 /// and divides the difference, so that start-up and the set-up here cancel out.
 ///
 ///   JSONBench MESSAGE REPETITIONS      MESSAGE: small, escapes, large, unicode
+///   JSONBench token REPETITIONS        verifies a typical token (its claims are JSON too)
 @main
 struct JSONBench {
     static let messages: [String: [UInt8]] = [
@@ -19,8 +20,12 @@ struct JSONBench {
 
     static func main() {
         let arguments = CommandLine.arguments
+        if arguments.count == 3, arguments[1] == "token", let repetitions = Int(arguments[2]) {
+            verifyToken(repetitions: repetitions)
+            return
+        }
         guard arguments.count == 3, let message = messages[arguments[1]], let repetitions = Int(arguments[2]) else {
-            print("usage: JSONBench small|escapes|large|unicode REPETITIONS")
+            print("usage: JSONBench small|escapes|large|unicode|token REPETITIONS")
             return
         }
         // The sum keeps the optimiser from dropping the reads.
@@ -33,5 +38,18 @@ struct JSONBench {
             }
         }
         print("decoded bytes: \(decodedBytes)")
+    }
+
+    /// A token as `philote token` mints one: a read and a write channel, `exp` and `iat`.
+    static func verifyToken(repetitions: Int) {
+        var claims = Claims(read: ["room-1"], write: ["room-1"], expiresAt: 1_900_000_000)
+        claims.issuedAt = 1_700_000_000
+        let token = TokenSigner(secret: "bench-secret").sign(claims)
+        let verifier = TokenVerifier(secret: "bench-secret")
+        var accepted = 0
+        for _ in 0..<repetitions {
+            if case .success = verifier.verify(token, now: 1_800_000_000) { accepted += 1 }
+        }
+        print("accepted: \(accepted) of \(token.utf8.count)-byte token")
     }
 }

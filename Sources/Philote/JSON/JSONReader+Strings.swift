@@ -62,15 +62,30 @@ extension JSONReader {
     }
 
     /// Reads the string whose opening quote is at the cursor, up to and including its closing quote.
+    @inline(__always)
     mutating func scanString() throws(Failure) -> ScannedString {
         index += 1
         let start = index
-        var runStart = index
-        // Allocated only at the first escape: most strings have none and are handed out in place.
+        let (end, isASCII) = runEnd(from: start)
+        // Most keys and values: ASCII without escapes, handed out in place.
+        if isASCII && end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+            index = end + 1
+            return .inPlace(start..<end)
+        }
+        return try scanString(from: start, firstRunEnd: end, isFirstRunASCII: isASCII)
+    }
+
+    /// The rest of `scanString`, for a string with escapes, non-ASCII bytes or a fault: each run of raw bytes
+    /// up to an escape is checked and copied, and each escape decoded.
+    @inline(never)
+    private mutating func scanString(from start: Int, firstRunEnd: Int, isFirstRunASCII: Bool) throws(Failure) -> ScannedString {
+        var runStart = start
+        var nextRun = (end: firstRunEnd, isASCII: isFirstRunASCII)
+        // Allocated only at the first escape: a string without one is handed out in place.
         var decoded: [UInt8]? = nil
         var isValidUTF8 = true
         while true {
-            let (end, isASCII) = runEnd(from: runStart)
+            let (end, isASCII) = nextRun
             var endsOnBoundary = true
             if !isASCII {
                 let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])
@@ -100,9 +115,16 @@ extension JSONReader {
                 decoded.append(contentsOf: run)
                 return .decoded(isValidUTF8 ? decoded : decoded.withUnsafeBytes { Self.replacingInvalidUTF8($0) })
             }
-            if decoded == nil { decoded = [] }
+            if decoded == nil {
+                // Room for the rest of the input, which bounds the decoded string, up to a page: one allocation
+                // for a typical escaped string instead of a few as the array grows.
+                var storage: [UInt8] = []
+                storage.reserveCapacity(min(bytes.count - start, 4096))
+                decoded = storage
+            }
             decoded!.append(contentsOf: run)
             runStart = try unescape(at: end + 1, into: &decoded!)
+            nextRun = runEnd(from: runStart)
         }
     }
 
@@ -115,17 +137,22 @@ extension JSONReader {
         var seen: UInt64 = 0
         // Eight bytes at a time while none of them ends the run: a long data string is mostly such words.
         // (x - 0x01…) & ~x & 0x80… is non-zero exactly when a byte of x is zero; with 0x20… it is when a byte is
-        // below 0x20.
+        // below 0x20. In an all-ASCII word every byte of ~x has its top bit, so the `& ~x` can go.
         if let base = bytes.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let tops: UInt64 = 0x8080_8080_8080_8080
             while index + 8 <= count {
                 let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
                 let quotes = word ^ 0x2222_2222_2222_2222
                 let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let special =
-                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)
-                    | ((word &- 0x2020_2020_2020_2020) & ~word)
-                if special & 0x8080_8080_8080_8080 != 0 { break }
+                let below = word &- 0x2020_2020_2020_2020
+                let special: UInt64
+                if word & tops == 0 {
+                    special = (quotes &- ones) | (backslashes &- ones) | below
+                } else {
+                    special = ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | (below & ~word)
+                }
+                if special & tops != 0 { break }
                 seen |= word
                 index += 8
             }
