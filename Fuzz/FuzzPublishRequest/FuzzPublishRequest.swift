@@ -7,14 +7,16 @@ import Philote
 /// Oracles, besides "no crash, no memory error":
 /// - all or nothing: a success holds at least one message, a failure none (the type guarantees the rest);
 /// - a refusal's reason is short (it goes back in the 400 answer and must never echo the body);
-/// - an accepted body is valid UTF-8 (RFC 8259 section 8.1; the reader uses the strict parser, which
-///   refuses invalid UTF-8), and so is every channel and data it yields;
+/// - an accepted body is valid UTF-8 (RFC 8259 section 8.1; the reader reads under JSONReader's strict rules,
+///   which refuse invalid UTF-8, and it no longer checks the body whole), and so is every channel and data it
+///   yields;
 /// - what is accepted re-reads identically: the messages written back as a list, and the first one as a
 ///   lone object, read to the same messages;
 /// - the reader agrees with the WebSocket path: each accepted message, written as an object, reads the
 ///   same through ClientMessageReader; and a body that is one object and that this reader accepts is
 ///   accepted as the same message by ClientMessageReader (the HTTP path is the stricter of the two, never
-///   the other way round).
+///   the other way round). Both read through JSONReader, but under different rules and with their own
+///   walks over the document, which this keeps consistent.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let body = Array(UnsafeBufferPointer(start: data, count: size))

@@ -1,7 +1,8 @@
 import Philote
 
 /// The token rules read as plainly as possible (string splitting, a bit-at-a-time base64url decoder, the
-/// one-shot HMAC), as `TokenVerifier` applied them before it was made fast: the fuzz target checks that
+/// one-shot HMAC, the header and claims looked up in a whole `JSONValue` tree), as `TokenVerifier` applied
+/// them before it was made fast and read its JSON without a tree (`TokenJSON`): the fuzz target checks that
 /// both give the same result, refusal reason included, for every input.
 struct PlainTokenVerifier {
     let secret: [UInt8]

@@ -46,10 +46,11 @@ public struct TokenVerifier: Sendable {
         let signingInput = UnsafeRawBufferPointer(rebasing: token[..<(header.count + 1 + payload.count)])
         if let error = check(signature, of: signingInput, algorithm: algorithm) { return .failure(error) }
         // Only a signed payload is parsed: a forger never reaches the JSON parser.
-        guard let payloadBytes = Base64URL.decode(payload), let payload = try? JSONParser.parse(payloadBytes),
-            case .object = payload
-        else { return .failure(.malformed("bad payload")) }
-        return Self.claims(payload, now: now)
+        guard let payloadBytes = Base64URL.decode(payload) else { return .failure(.malformed("bad payload")) }
+        switch TokenJSON.claims(inPayload: payloadBytes) {
+        case .success(let claims): return Self.checkTimes(of: claims, now: now)
+        case .failure(let error): return .failure(error)
+        }
     }
 
     /// The three dot-separated segments, or nil for any other number of them.
@@ -105,12 +106,8 @@ public struct TokenVerifier: Sendable {
                 return .success(known.algorithm)
             }
         }
-        guard let bytes = Base64URL.decode(header), let parsed = try? JSONParser.parse(bytes), case .object = parsed
-        else { return .failure(.malformed("bad header")) }
-        guard case .string(let name)? = parsed["alg"], let algorithm = HMACAlgorithm(rawValue: name) else {
-            return .failure(.unsupportedAlgorithm)
-        }
-        return .success(algorithm)
+        guard let bytes = Base64URL.decode(header) else { return .failure(.malformed("bad header")) }
+        return TokenJSON.algorithm(inHeader: bytes)
     }
 
     /// Nil when `signature` is the MAC of `signingInput`.
@@ -132,31 +129,8 @@ public struct TokenVerifier: Sendable {
         }
     }
 
-    /// Claims from a signed payload object, with their types and times checked.
-    private static func claims(_ payload: JSONValue, now: Double) -> Result<Claims, TokenError> {
-        var claims = Claims()
-        switch stringList(payload["read"]) {
-        case .some(let list): claims.read = list
-        case .none: return .failure(.invalidClaim("read"))
-        }
-        switch stringList(payload["write"]) {
-        case .some(let list): claims.write = list
-        case .none: return .failure(.invalidClaim("write"))
-        }
-        switch payload["api"] {
-        case nil, .null?: break
-        case .bool(let flag)?: claims.api = flag
-        default: return .failure(.invalidClaim("api"))
-        }
-        switch (seconds(payload["exp"]), seconds(payload["nbf"]), seconds(payload["iat"])) {
-        case (.some(let exp), .some(let nbf), .some(let iat)):
-            claims.expiresAt = exp
-            claims.notBefore = nbf
-            claims.issuedAt = iat
-        case (nil, _, _): return .failure(.invalidClaim("exp"))
-        case (_, nil, _): return .failure(.invalidClaim("nbf"))
-        case (_, _, nil): return .failure(.invalidClaim("iat"))
-        }
+    /// The claims, if they hold at `now`.
+    private static func checkTimes(of claims: Claims, now: Double) -> Result<Claims, TokenError> {
         if let exp = claims.expiresAt, now >= exp { return .failure(.expired) }
         if let nbf = claims.notBefore, now < nbf { return .failure(.notYetValid) }
         if let iat = claims.issuedAt, now < iat { return .failure(.issuedInFuture) }
@@ -168,31 +142,6 @@ public struct TokenVerifier: Sendable {
         case .hs256: hs256
         case .hs384: hs384
         case .hs512: hs512
-        }
-    }
-
-    /// A time claim: `.some(nil)` for absent or null, the seconds, fraction included, for a number within ±9e15
-    /// (about 285 million years), nil for anything else. Not rounded: `exp: 100.9` expires at 100.9, not 100.
-    private static func seconds(_ value: JSONValue?) -> Double?? {
-        switch value {
-        case nil, .null?: .some(nil)
-        case .number(let value, _)? where value >= -9e15 && value <= 9e15: value
-        default: nil
-        }
-    }
-
-    /// `[String]` for an array of strings, `[]` for absent or null, nil for anything else.
-    private static func stringList(_ value: JSONValue?) -> [String]? {
-        switch value {
-        case nil, .null?: return []
-        case .array(let elements)?:
-            var list: [String] = []
-            for element in elements {
-                guard case .string(let text) = element else { return nil }
-                list.append(text)
-            }
-            return list
-        default: return nil
         }
     }
 }

@@ -1,4 +1,4 @@
-/// Decoding of JSON's `\uXXXX` escapes, shared by the document parser and the client-message reader.
+/// Decoding of JSON's `\uXXXX` escapes, for `JSONReader`'s string unescaper (its only caller).
 enum JSONUnicodeEscape {
     /// Decodes the escape whose four hex digits start at `index` (just after `\u`), joining a following
     /// `\uXXXX` low surrogate. A lone surrogate becomes U+FFFD, as Go's decoder does. Returns the scalar

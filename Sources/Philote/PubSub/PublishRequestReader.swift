@@ -1,57 +1,85 @@
 /// Reads the body of `POST /api/publish`: one `{"channel": ..., "data": ...}` object, or a JSON array of
 /// them, under the rules of a WebSocket client's message (PROTOCOL.md): keys match ASCII
 /// case-insensitively, the last duplicate wins, `channel` and `data` are strings, `null` or absent mean
-/// empty, other members are ignored. Not on the message path: the strict document parser is fine here.
+/// empty, other members are ignored.
+///
+/// The body is read as a strict document (`JSONReader.Rules.strict`): any JSON error anywhere in it is
+/// reported first, with its byte offset; only a well-formed body is refused for its shape, and then for the
+/// first problem in document order. Strict reading also refuses invalid UTF-8 in strings, and nothing
+/// outside strings may be other than ASCII, so an accepted body is UTF-8 (RFC 8259 section 8.1) as a whole.
 public enum PublishRequestReader {
     public static func read(_ body: [UInt8]) -> Result<[ClientMessage], ClientMessageReader.Failure> {
-        let document: JSONValue
-        do {
-            document = try JSONParser.parse(body, maxDepth: ClientMessageReader.maxDepth)
-        } catch {
-            return .failure(.init(reason: "invalid JSON: \(error.reason) at byte \(error.offset)"))
-        }
-        // RFC 8259 section 8.1: the body is UTF-8. The parser validates a string's raw bytes but not across
-        // an escape (E2 82 `\n` AC passes it), so a body it accepts is checked whole. Only accepted bodies pay
-        // for the pass; a refusal keeps the parser's offset.
-        var utf8 = UTF8Validator()
-        guard body.withUnsafeBytes({ utf8.validate($0) }), utf8.isComplete else {
-            return .failure(.init(reason: "invalid JSON: the body is not UTF-8"))
-        }
-        switch document {
-        case .object:
-            return message(document).map { [$0] }
-        case .array(let elements):
-            guard !elements.isEmpty else { return .failure(.init(reason: "no messages in the list")) }
+        body.withUnsafeBytes { input in
+            var reader = JSONReader(input, rules: .strict(maxDepth: ClientMessageReader.maxDepth))
             var messages: [ClientMessage] = []
-            messages.reserveCapacity(elements.count)
-            for element in elements {
-                switch message(element) {
-                case .success(let read): messages.append(read)
-                case .failure(let failure): return .failure(failure)
-                }
+            var problem: String?
+            do throws(JSONReader.Failure) {
+                try readBody(&reader, into: &messages, problem: &problem)
+                try reader.finish()
+            } catch {
+                return .failure(.init(reason: "invalid JSON: \(error.reason) at byte \(error.offset)"))
             }
+            if let problem { return .failure(.init(reason: problem)) }
             return .success(messages)
-        default:
-            return .failure(.init(reason: "body must be a JSON object or an array of objects"))
         }
     }
 
-    private static func message(_ value: JSONValue) -> Result<ClientMessage, ClientMessageReader.Failure> {
-        guard case .object(let members) = value else {
-            return .failure(.init(reason: "each message must be a JSON object"))
-        }
-        var message = ClientMessage(channel: [], data: [])
-        for (key, member) in members {
-            let isChannel = key.asciiCaseInsensitiveEquals("channel")
-            guard isChannel || key.asciiCaseInsensitiveEquals("data") else { continue }
-            let bytes: [UInt8]
-            switch member {
-            case .string(let text): bytes = Array(text.utf8)
-            case .null: bytes = []
-            default: return .failure(.init(reason: "\(isChannel ? "channel" : "data") must be a string"))
+    private static func readBody(
+        _ reader: inout JSONReader, into messages: inout [ClientMessage], problem: inout String?
+    ) throws(JSONReader.Failure) {
+        switch try reader.expectValue() {
+        case .object:
+            try readMessage(&reader, into: &messages, problem: &problem)
+        case .array:
+            guard try reader.beginArray() else {
+                note("no messages in the list", in: &problem)
+                return
             }
-            if isChannel { message.channel = bytes } else { message.data = bytes }
+            repeat {
+                if try reader.expectValue() == .object {
+                    try readMessage(&reader, into: &messages, problem: &problem)
+                } else {
+                    note("each message must be a JSON object", in: &problem)
+                    try reader.skipValue()
+                }
+            } while try reader.nextElement()
+        default:
+            note("body must be a JSON object or an array of objects", in: &problem)
+            try reader.skipValue()
         }
-        return .success(message)
+    }
+
+    /// Reads the object at the cursor; appends it as a message unless a problem has been found.
+    private static func readMessage(
+        _ reader: inout JSONReader, into messages: inout [ClientMessage], problem: inout String?
+    ) throws(JSONReader.Failure) {
+        var message = ClientMessage(channel: [], data: [])
+        if try reader.beginObject() {
+            repeat {
+                let field = try reader.withNextKey { ClientMessageField($0) }
+                if field == .other {
+                    try reader.skipValue()
+                    continue
+                }
+                let value: [UInt8]
+                switch try reader.expectValue() {
+                case .string: value = try reader.readStringBytes()
+                case .null:
+                    try reader.readNull()
+                    value = []
+                default:
+                    note("\(field.name) must be a string", in: &problem)
+                    try reader.skipValue()
+                    continue
+                }
+                if field == .channel { message.channel = value } else { message.data = value }
+            } while try reader.nextMember()
+        }
+        if problem == nil { messages.append(message) }
+    }
+
+    /// Keeps the first problem: the one a reader going through the body in order meets first.
+    private static func note(_ reason: String, in problem: inout String?) {
+        if problem == nil { problem = reason }
     }
 }

@@ -1,0 +1,33 @@
+/// Which field of a client message an object key names. Keys match ASCII case-insensitively (the Go client
+/// sends `Channel`/`Data`), over the decoded key's bytes.
+enum ClientMessageField {
+    case channel, data, other
+
+    @inline(__always)
+    init(_ key: UnsafeRawBufferPointer) {
+        if key.count == 7 && Self.matches(key, lowercase: "channel") {
+            self = .channel
+        } else if key.count == 4 && Self.matches(key, lowercase: "data") {
+            self = .data
+        } else {
+            self = .other
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .channel: "channel"
+        case .data: "data"
+        case .other: "other"
+        }
+    }
+
+    /// `lowercase` is letters only, and for a lowercase letter `byte | 0x20` equals it exactly when `byte` is
+    /// that letter in either case.
+    @inline(__always)
+    private static func matches(_ key: UnsafeRawBufferPointer, lowercase: StaticString) -> Bool {
+        let expected = lowercase.utf8Start
+        for offset in 0..<key.count where key[offset] | 0x20 != expected[offset] { return false }
+        return true
+    }
+}
