@@ -156,7 +156,7 @@ public final class Connection: EventHandler {
         guard phase != .closed else { return }
         if subscriber.isOverflowed { closeSlowConsumer() }
         writeQueued()
-        // What the socket did not take outlives the loop's hold on this tick's frames.
+        // What the socket did not take becomes the queue's own before the loop lets this tick's frames go.
         subscriber.flushEnded()
     }
 
