@@ -8,7 +8,7 @@
 #   scripts/bench-ab.sh /tmp/philote-before .build/release/philote
 #
 # ROUNDS (default 3) alternations; TESTS (default "fanout1k fanout10k") over ws://, and TLS_TESTS (default
-# "fanout1k", empty for none) over wss://. Raw lines go to AB_OUT (default bench-ab.txt). Needs two CPUs.
+# "fanout1k") over wss://; either may be empty for none. Raw lines go to AB_OUT (default bench-ab.txt). Needs two CPUs.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +19,7 @@ b=$(realpath "$2")
 out=${AB_OUT:-$root/bench-ab.txt}
 : > "$out"
 rounds=${ROUNDS:-3}
-tests=${TESTS:-"fanout1k fanout10k"}
+tests=${TESTS-"fanout1k fanout10k"}
 tls_tests=${TLS_TESTS-"fanout1k"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -35,8 +35,10 @@ run() {
 
 for round in $(seq "$rounds"); do
     echo "bench-ab: round $round of $rounds" >&2
-    run A "$a" 0 "$tests" "philote limit"
-    run B "$b" 0 "$tests" philote
+    if [ -n "$tests" ]; then
+        run A "$a" 0 "$tests" "philote limit"
+        run B "$b" 0 "$tests" philote
+    fi
     if [ -n "$tls_tests" ]; then
         run A "$a" 1 "$tls_tests" philote
         run B "$b" 1 "$tls_tests" philote
