@@ -149,7 +149,8 @@ private func session(_ owner: QueueOwner, reading channels: [String], on hub: Lo
         hub.subscribe(earlySession, sequence: 3)
         let lateSession = session(late, reading: ["a"], on: hub)
         hub.subscribe(lateSession, sequence: 7)
-        let delivered = hub.deliver(Delivery(plain: message(4)), to: Array("a".utf8), except: senderSession, publishedAt: 5)
+        let delivered = hub.deliver(
+            Delivery(plain: message(4)), to: Array("a".utf8), except: senderSession, publishedAt: 5)
         #expect(delivered == 1)
         #expect(sender.subscriber.queueIsEmpty && late.subscriber.queueIsEmpty)
         #expect(early.subscriber.queuedMessages == 1)
@@ -171,7 +172,8 @@ private func session(_ owner: QueueOwner, reading channels: [String], on hub: Lo
         hub.unsubscribe(sessions[1])
         hub.unsubscribe(sessions[3])
         for channel in ["x", "y"] {
-            #expect(hub.deliver(Delivery(plain: message(3)), to: Array(channel.utf8), except: nil, publishedAt: .max) == 3)
+            #expect(
+                hub.deliver(Delivery(plain: message(3)), to: Array(channel.utf8), except: nil, publishedAt: .max) == 3)
         }
         for index in [0, 2, 4] { #expect(owners[index].subscriber.queuedMessages == 2) }
         for index in [1, 3] { #expect(owners[index].subscriber.queueIsEmpty) }

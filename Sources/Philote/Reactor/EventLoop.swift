@@ -264,7 +264,9 @@ public final class EventLoop: @unchecked Sendable {
         dirty.removeAll()
         // Every borrower has now dropped its unretained references or taken its own (see `keepAlive`).
         #if DEBUG
-            precondition(openBorrows == 0, "\(openBorrows) borrowers still refer to kept-alive objects at the end of a flush pass")
+            precondition(
+                openBorrows == 0,
+                "\(openBorrows) borrowers still refer to kept-alive objects at the end of a flush pass")
         #endif
         if !keptAlive.isEmpty { releaseKeptAlive() }
         // Nothing refers to a deregistered handler any more: let it go.

@@ -29,7 +29,8 @@ struct PlainTransport: ByteTransport {
             return .failed
         }
         switch result {
-        case .processed(let written): return written < bytes ? .blocked(written, recordsWaiting: false) : .wrote(written)
+        case .processed(let written):
+            return written < bytes ? .blocked(written, recordsWaiting: false) : .wrote(written)
         case .wouldBlock: return .blocked(0, recordsWaiting: false)
         }
     }

@@ -5,13 +5,6 @@ enum Transport {
     case plain(PlainTransport)
     case tls(TLSTransport)
 
-    var isTLS: Bool {
-        if case .tls = self { return true }
-        return false
-    }
-
-
-
     @inline(__always)
     func prepareOutput(resume: () -> Bool) -> TransportOutput {
         switch self {
@@ -35,7 +28,6 @@ enum Transport {
         }
     }
 
-
     func finishOutput() -> TransportOutput {
         switch self {
         case .plain(let plain): plain.finishOutput()
@@ -50,7 +42,6 @@ enum Transport {
         case .tls(let tls): tls.wantsWritable
         }
     }
-
 
     @inline(__always)
     func read(into buffer: UnsafeMutableRawBufferPointer, deliver: (UnsafeMutableRawBufferPointer) -> Bool)

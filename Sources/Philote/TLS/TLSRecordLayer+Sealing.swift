@@ -150,7 +150,9 @@ extension TLSRecordLayer {
             for index in 0..<8 { record[5 + index] = UInt8(truncatingIfNeeded: sequence >> (56 - 8 * index)) }
         }
         let text = record + Self.headerLength + explicitLength
-        if content.count > 0 { UnsafeMutableRawPointer(text).copyMemory(from: content.baseAddress!, byteCount: content.count) }
+        if content.count > 0 {
+            UnsafeMutableRawPointer(text).copyMemory(from: content.baseAddress!, byteCount: content.count)
+        }
         // TLSInnerPlaintext: the content, then its type, sealed with one update instead of two (each costs several
         // hundred instructions of provider dispatch, and fan-out records are small).
         if isTLS13 { text[content.count] = type.rawValue }
@@ -184,7 +186,8 @@ extension TLSRecordLayer {
         let start = unsent.count
         unsent.append(contentsOf: repeatElement(0, count: message.count + overhead))
         let sealed = message.withUnsafeBytes { input in
-            unsent.withUnsafeMutableBytes { output in sealRecord(type, input, at: output.baseAddress! + start, ciphers) }
+            unsent.withUnsafeMutableBytes { output in sealRecord(type, input, at: output.baseAddress! + start, ciphers)
+            }
         }
         unsent.removeSubrange((start + sealed)...)
         if type == .alert && (message[1] == TLSAlert.closeNotify.rawValue || message[0] == 2) {
