@@ -35,9 +35,10 @@ declare -A may_use=(
     [Auth]="$protocol_layer"
     [Client]="$protocol_layer"
     [Broker]="System Logging Reactor $protocol_layer"
-    [Metrics]="System Logging Reactor $protocol_layer Broker"
-    [PubSub]="System Logging Reactor $protocol_layer Metrics"
-    [Server]="System Logging Reactor TLS $protocol_layer Broker Metrics PubSub"
+    [History]="System Logging Reactor $protocol_layer"
+    [Metrics]="System Logging Reactor $protocol_layer Broker History"
+    [PubSub]="System Logging Reactor $protocol_layer Metrics History"
+    [Server]="System Logging Reactor TLS $protocol_layer Broker Metrics History PubSub"
 )
 
 folders=()

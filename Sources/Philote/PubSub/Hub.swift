@@ -4,6 +4,10 @@ import Synchronization
 /// frame joins that loop's outbox, and each outbox is handed over once per tick (one lock and one
 /// wake-up per loop per tick, however many publishes). Outboxes and inboxes are FIFO, so messages from
 /// one publisher reach every subscriber in publish order.
+///
+/// With history (`HISTORY_SIZE` > 0) each channel has an owner loop (`owner(of:)`): every publish on the channel
+/// is submitted to it, it appends the message to its `HistoryStore` (which gives the offset) and delivers from
+/// there, so every loop gets the channel's messages from one origin, in offset order.
 final class Hub: @unchecked Sendable {
     /// Publish sequence, shared by all loops: a session subscribed after a publish was numbered never gets
     /// it from another loop's late hand-off (a client that got it elsewhere and reconnected would see it
@@ -16,15 +20,34 @@ final class Hub: @unchecked Sendable {
     /// Set (before the loops start) when servers share Redis; it lives on loop 0, which forwards every
     /// local publish to it and takes other servers' messages from it.
     private(set) var broker: (any Relay)?
+    /// One per loop with history on: the history of the channels that loop owns.
+    let history: [HistoryStore]?
+    /// With history: makes the compressed frames of a message on a loop (by index), for plain readers or for
+    /// positioned ones. Set by the application before the loops start.
+    var compress: ((_ json: UnsafeRawBufferPointer, _ positioned: Bool, _ loop: Int) -> [SharedFrame?])?
 
-    /// `metrics` holds each loop's counters, in loop order.
-    init(loops: [EventLoop], metrics: [LoopMetrics]) {
+    /// `metrics` holds each loop's counters, in loop order; `history` turns history on.
+    init(loops: [EventLoop], metrics: [LoopMetrics], history settings: HistorySettings? = nil) {
         self.loops = loops
         locals = loops.map { _ in LocalHub() }
+        history = settings.map { settings in loops.map { _ in HistoryStore(settings: settings) } }
         let budgets = loops.map { _ in HandOffBudget() }
         outboxes = loops.map {
             Outbox(origin: $0, loops: loops, locals: locals, budgets: budgets, metrics: metrics[$0.index])
         }
+        if let history, let ttl = settings?.ttl {
+            for outbox in outboxes { outbox.commit = { [unowned self] in _ = commit($0, on: $1) } }
+            // Often enough that a channel nobody publishes to lets its expired messages go within about a TTL.
+            let interval = max(100, min(ttl / 2, 1000))
+            for (loop, store) in zip(loops, history) {
+                loop.execute { Self.sweep(store, on: loop, every: interval) }
+            }
+        }
+    }
+
+    private static func sweep(_ store: HistoryStore, on loop: EventLoop, every interval: UInt64) {
+        store.sweep(now: MonotonicClock.milliseconds())
+        loop.schedule(at: MonotonicClock.milliseconds() + interval) { sweep(store, on: loop, every: interval) }
     }
 
     func local(_ loop: EventLoop) -> LocalHub { locals[loop.index] }
@@ -33,6 +56,7 @@ final class Hub: @unchecked Sendable {
     /// channel to it. Call before the loops start.
     func attach(_ broker: any Relay) {
         precondition(broker.loop === loops[0])
+        precondition(history == nil, "history with Redis is refused by the configuration")
         self.broker = broker
         for outbox in outboxes { outbox.broker = broker }
         for (index, local) in locals.enumerated() {
@@ -84,6 +108,88 @@ final class Hub: @unchecked Sendable {
 
     /// The current publish number: a session records it when it subscribes.
     var currentSequence: UInt64 { sequence.load(ordering: .relaxed) }
+
+    // MARK: History
+
+    /// The loop that numbers and delivers `channel`'s publishes (FNV-1a of the name: stable, and spread evenly).
+    func owner(of channel: [UInt8]) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in channel { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(loops.count))
+    }
+
+    /// History on: a publish by `sender` (nil: over HTTP) on loop `origin`, with `json` as plain readers get it.
+    /// It is submitted to the channel's owner loop. Returns the readers reached on `origin` at once, which is all of
+    /// them with one loop; with a tally every loop reports its count there instead, and this returns 0.
+    @discardableResult
+    func publish(json: [UInt8], to channel: [UInt8], from sender: Session?, on origin: Int, tally: PublishTally?) -> Int {
+        let submission = Submission(
+            json: json, channel: channel,
+            excluded: sender.map { Unmanaged.passUnretained($0.subscriber).toOpaque() }, issuer: sender?.issuer,
+            tally: tally)
+        let owner = owner(of: channel)
+        if owner == origin { return commit(submission, on: owner) }
+        outboxes[origin].submit(submission, to: owner)
+        return 0
+    }
+
+    /// On the owner loop: the message gets its offset, joins history, and goes to every reader. Returns the readers
+    /// reached on this loop (0 when it reports them to the publish's tally).
+    @discardableResult
+    private func commit(_ submission: Submission, on owner: Int) -> Int {
+        guard let history else { preconditionFailure("a submission without history") }
+        var positioned: SharedFrame?
+        var positionedJSON: [UInt8] = []
+        let (_, number) = history[owner].append(
+            to: submission.channel, now: MonotonicClock.milliseconds(),
+            numbered: { sequence.add(1, ordering: .relaxed).newValue },
+            frame: { position in
+                positionedJSON = ServerMessageEncoder.positioned(submission.json, at: position)
+                let frame = positionedJSON.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) }
+                positioned = frame
+                return frame
+            })
+        // Compressed outside the lock: readers recovering on other loops wait for the append alone.
+        let delivery = submission.json.withUnsafeBytes { json in
+            positionedJSON.withUnsafeBytes { positionedJSON in
+                Delivery(
+                    plain: FrameWriter.frame(.text, payload: json), compressed: compress?(json, false, owner) ?? [],
+                    positioned: positioned!, positionedCompressed: compress?(positionedJSON, true, owner) ?? [])
+            }
+        }
+        let delivered = locals[owner].deliver(
+            delivery, to: submission.channel, except: submission.excluded, issuer: submission.issuer, publishedAt: .max)
+        if loops.count > 1 {
+            outboxes[owner].add(
+                Parcel(
+                    delivery: delivery, channel: submission.channel, sequence: number, tally: submission.tally,
+                    fromBroker: false, excluded: submission.excluded, issuer: submission.issuer))
+        }
+        guard let tally = submission.tally else { return delivered }
+        tally.report(delivered)
+        return 0
+    }
+
+    /// What a reader at `position` (nil: none) is missing from `channel`, at most about `maxBytes` of it, read
+    /// together with the publish number it continues from. History on; any loop.
+    func recover(_ channel: [UInt8], after position: StreamPosition?, maxBytes: Int) -> HistoryRead {
+        history![owner(of: channel)].read(
+            channel, after: position, maxBytes: maxBytes, now: MonotonicClock.milliseconds(),
+            sequence: { sequence.load(ordering: .relaxed) })
+    }
+}
+
+/// A publish on its way to its channel's owner loop (history on): the message as plain readers get it, and who
+/// sent it (so that it is not delivered back).
+struct Submission: @unchecked Sendable {
+    let json: [UInt8]
+    let channel: [UInt8]
+    /// The sender's subscriber, as an address only: compared, never followed (see `LocalHub.deliver`).
+    let excluded: UnsafeMutableRawPointer?
+    let issuer: IssuerID?
+    let tally: PublishTally?
+
+    var cost: Int { 128 + json.count + channel.count }
 }
 
 /// A publish on its way to another loop. Its frames are immutable and their reference counts atomic,
@@ -96,12 +202,15 @@ struct Parcel: @unchecked Sendable {
     let tally: PublishTally?
     /// Came from another server through the broker: not to be sent back to it.
     let fromBroker: Bool
+    /// With history, the sender (on whatever loop) that must not get it back; see `Submission`.
+    var excluded: UnsafeMutableRawPointer? = nil
+    var issuer: IssuerID? = nil
 
     /// What it holds while it waits for another loop: its frames, its channel name, and about as much again for
     /// the parcel and the frames' headers.
     var cost: Int {
         var bytes = 128 + channel.count + delivery.plain.length
-        for case let frame? in delivery.compressed { bytes += frame.length }
+        for case let frame? in delivery.variants { bytes += frame.length }
         return bytes
     }
 }
@@ -117,8 +226,13 @@ final class Outbox: EventHandler, @unchecked Sendable {
     /// The origin loop's counters (it alone writes them).
     private let metrics: LoopMetrics
     private var pending: [Parcel] = []
+    /// Submissions to other loops (history on), by loop index; each list is sent with that loop's parcels.
+    private var submissions: [[Submission]]
+    private var submitting = false
     /// Set when there is a broker: loop 0 forwards other loops' publishes to it.
     var broker: (any Relay)?
+    /// With history: commits a submission on the loop it was sent to (`Hub.commit`).
+    var commit: (@Sendable (Submission, Int) -> Void)?
 
     init(origin: EventLoop, loops: [EventLoop], locals: [LocalHub], budgets: [HandOffBudget], metrics: LoopMetrics) {
         self.origin = origin
@@ -126,39 +240,58 @@ final class Outbox: EventHandler, @unchecked Sendable {
         self.locals = locals
         self.budgets = budgets
         self.metrics = metrics
+        submissions = Array(repeating: [], count: loops.count)
     }
 
     func add(_ parcel: Parcel) {
-        if pending.isEmpty { origin.markDirty(self) }
+        if pending.isEmpty && !submitting { origin.markDirty(self) }
         pending.append(parcel)
     }
 
+    func submit(_ submission: Submission, to owner: Int) {
+        if pending.isEmpty && !submitting { origin.markDirty(self) }
+        submitting = true
+        submissions[owner].append(submission)
+    }
+
     func flush() {
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty || submitting else { return }
         let batch = pending
         pending = []
         let cost = batch.reduce(0) { $0 + $1.cost }
         for (index, loop) in loops.enumerated() where index != origin.index {
+            let submitted = submissions[index]
+            if !submitted.isEmpty { submissions[index] = [] }
+            guard !batch.isEmpty || !submitted.isEmpty else { continue }
             let budget = budgets[index]
-            guard budget.take(cost) else {
-                // That loop is not running its tasks: these publishes miss its readers (and, on loop 0, Redis).
-                // At most once, as for a slow consumer; an HTTP publish still gets its answer.
-                metrics.handOffDropped.add(fromOwner: UInt64(batch.count))
+            let total = cost + submitted.reduce(0) { $0 + $1.cost }
+            guard budget.take(total) else {
+                // That loop is not running its tasks: these publishes miss its readers (and, on loop 0, Redis), and
+                // submissions to it are lost. At most once, as for a slow consumer; an HTTP publish still gets its
+                // answer (a lost submission reports for every loop it would have reached).
+                metrics.handOffDropped.add(fromOwner: UInt64(batch.count + submitted.count))
                 for parcel in batch { parcel.tally?.report(0) }
+                for submission in submitted {
+                    for _ in loops { submission.tally?.report(0) }
+                }
                 continue
             }
             let local = locals[index]
             let broker = index == 0 ? broker : nil
+            let commit = commit
             loop.execute {
                 for parcel in batch {
                     let delivered = local.deliver(
-                        parcel.delivery, to: parcel.channel, except: nil, publishedAt: parcel.sequence)
+                        parcel.delivery, to: parcel.channel, except: parcel.excluded, issuer: parcel.issuer,
+                        publishedAt: parcel.sequence)
                     parcel.tally?.report(delivered)
                     if let broker, !parcel.fromBroker { broker.publish(parcel.delivery.plain, to: parcel.channel) }
                 }
-                budget.giveBack(cost)
+                for submission in submitted { commit?(submission, index) }
+                budget.giveBack(total)
             }
         }
+        submitting = false
     }
 
     func handleEvents(_ events: UInt32) {}

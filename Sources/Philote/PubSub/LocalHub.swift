@@ -8,9 +8,10 @@ final class LocalHub: @unchecked Sendable {
     private struct Entry {
         unowned(unsafe) let session: Session
         unowned(unsafe) let subscriber: Subscriber
-        let subscribedAt: UInt64
-        /// The connection's deflate window bits (0: uncompressed), to pick the frame variant.
-        let windowBits: UInt8
+        /// Publishes numbered up to this one are not delivered (`UInt64.max`: none is, while history is replayed).
+        var subscribedAt: UInt64
+        /// Which frame of a delivery it gets (`Delivery.variant`): compressed or not, positioned or not.
+        var variant: UInt8
         /// Which of the session's read channels this is, so removal is O(1).
         let slot: Int
     }
@@ -50,8 +51,18 @@ final class LocalHub: @unchecked Sendable {
             subscribers.entries.append(
                 Entry(
                     session: session, subscriber: session.subscriber, subscribedAt: sequence,
-                    windowBits: session.subscriber.windowBits, slot: slot))
+                    variant: session.subscriber.windowBits, slot: slot))
         }
+    }
+
+    /// Read channel number `slot` of a subscribed `session` gets positioned frames from now on, and only the
+    /// publishes numbered after `subscribedAt` (`UInt64.max`: none, until this is called again).
+    func position(_ session: Session, slot: Int, subscribedAt: UInt64) {
+        guard let subscribers = channels[session.permissions.read[slot]] else { return }
+        let index = session.position(slot)
+        subscribers.entries[index].subscribedAt = subscribedAt
+        subscribers.entries[index].variant = Delivery.variant(
+            windowBits: session.subscriber.windowBits, positioned: true)
     }
 
     func unsubscribe(_ session: Session) {
@@ -79,19 +90,31 @@ final class LocalHub: @unchecked Sendable {
     /// consumer found here is closed later, in its connection's flush (see Subscriber).
     @discardableResult
     func deliver(_ delivery: Delivery, to channel: [UInt8], except sender: Session?, publishedAt: UInt64) -> Int {
+        deliver(
+            delivery, to: channel, except: sender.map { Unmanaged.passUnretained($0.subscriber).toOpaque() },
+            issuer: sender?.issuer, publishedAt: publishedAt)
+    }
+
+    /// The same for a publish whose sender is known by its subscriber's address and issuer id (a publish made on
+    /// another loop and numbered there, on a channel with history): the address alone could be a newer connection's
+    /// after the sender closed, so a match is confirmed by the issuer.
+    @discardableResult
+    func deliver(
+        _ delivery: Delivery, to channel: [UInt8], except excluded: UnsafeMutableRawPointer?, issuer: IssuerID?,
+        publishedAt: UInt64
+    ) -> Int {
         guard let subscribers = channels[channel] else { return 0 }
         var count = 0
         subscribers.entries.withUnsafeBufferPointer { entries in
             guard let first = entries.first else { return }
             // One reference per publish on this loop instead of one per recipient (see Subscriber).
             delivery.keepAlive(on: first.subscriber.loop)
-            let excluded = sender.map { Unmanaged.passUnretained($0.subscriber).toOpaque() }
             for entry in entries where entry.subscribedAt < publishedAt {
                 // Unmanaged and guaranteed, so that the compiler adds no retain and release per recipient:
                 // the subscriber is alive while subscribed, and the frame is kept alive by the loop.
                 let subscriber = Unmanaged.passUnretained(entry.subscriber)
-                if subscriber.toOpaque() == excluded { continue }
-                let frame = delivery.frame(forWindowBits: entry.windowBits)
+                if subscriber.toOpaque() == excluded && entry.session.issuer == issuer { continue }
+                let frame = delivery.frame(forVariant: entry.variant)
                 let queued = subscriber._withUnsafeGuaranteedRef { subscriber in
                     frame._withUnsafeGuaranteedRef { subscriber.send(heldFrame: $0) }
                 }

@@ -6,6 +6,10 @@ public final class Session {
     public unowned(unsafe) let subscriber: Subscriber
     public let issuer: IssuerID
     let permissions: Permissions
+    /// The upgrade's `since` parameters, read at admission and answered once the connection is open.
+    var recovery: [Result<RecoveryRequest, RecoveryRequest.Invalid>] = []
+    /// Some channel gets positioned frames (counted in the application's positioned compression usage).
+    var positioned = false
     /// This session's index in the subscriber list of `permissions.read[0]`; `otherPositions` holds the
     /// rest, so the common one-channel token needs no array.
     private var firstPosition = -1

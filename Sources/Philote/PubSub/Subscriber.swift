@@ -46,6 +46,8 @@ public final class Subscriber {
     var queue = OutboundQueue()
     /// Compressed messages queued (for the connection's closing log line).
     private(set) var compressedSent: UInt32 = 0
+    /// Set while history is replayed to this connection: more is queued as the queue drains.
+    var replay: Replay?
 
     public init(loop: EventLoop, maxBackpressure: Int) {
         self.loop = loop
@@ -66,6 +68,7 @@ public final class Subscriber {
     /// The connection is closing or closed: nothing more is taken.
     func stopAccepting() {
         isAccepting = false
+        replay = nil
     }
 
     /// Queues a shared frame (a fan-out delivery) that the loop keeps alive until the end of this tick's flush
@@ -139,10 +142,15 @@ public final class Subscriber {
     func flushEnded() {
         queue.retainUnsent()
         settle()
+        if let replay, isAccepting, queue.queuedBytes < maxBackpressure / 2 {
+            // Queued now, the frames are written by this same pass (the owner is marked dirty again).
+            replay.refill(budget: maxBackpressure / 2 - queue.queuedBytes)
+        }
     }
 
     /// Frees the whole queue (the connection is closed, or TLS cannot go on).
     func discardAll() {
+        replay = nil
         queue.removeAll()
         settle()
     }

@@ -50,6 +50,12 @@ public struct Configuration: Sendable {
     public var redisMaxPending = 8 << 20
     /// `REDIS_TIMEOUT` (ms): connect, handshake and PING answer deadline before a connection is retried.
     public var redisTimeout: UInt64 = 5_000
+    /// `HISTORY_SIZE`: messages kept per channel for recovery; 0: no history, positions or recovery.
+    public var historySize = 0
+    /// `HISTORY_TTL` (ms): how long a message stays recoverable.
+    public var historyTTL: UInt64 = 300_000
+    /// `HISTORY_MAX_MEMORY`: bytes of history, all channels, shared evenly by the loops.
+    public var historyMaxMemory = 64 << 20
 
     public init() {}
 
@@ -124,6 +130,15 @@ public struct Configuration: Sendable {
         config.redisMaxPending =
             try reader.integer("REDIS_MAX_PENDING", in: 1024...(1 << 30)) ?? config.redisMaxPending
         config.redisTimeout = try reader.duration("REDIS_TIMEOUT") ?? config.redisTimeout
+        config.historySize = try reader.integer("HISTORY_SIZE", in: 0...1_000_000) ?? config.historySize
+        config.historyTTL = try reader.duration("HISTORY_TTL") ?? config.historyTTL
+        config.historyMaxMemory =
+            try reader.integer("HISTORY_MAX_MEMORY", in: 65536...(1 << 40)) ?? config.historyMaxMemory
+        if config.historySize > 0 && !config.redisEndpoints.isEmpty {
+            throw ConfigurationError(
+                "HISTORY_SIZE",
+                "cannot be used with REDIS_URL yet (history is kept by each server alone so far): unset one of them")
+        }
         return config
     }
 }

@@ -24,6 +24,8 @@ extension PubSubApplication {
             return .response(info(head, connection: connection))
         case "/api/publish":
             return publish(head, body: body, connection: connection)
+        case "/api/history":
+            return .response(history(head, connection: connection))
         default:
             guard path == "/api" || path.hasPrefix("/api/") else { return nil }
             return .response(Self.jsonError(.notFound, "not found"))
@@ -49,7 +51,7 @@ extension PubSubApplication {
 
     /// Checks the request's token for `api: true`: the claims, or the answer that refuses the request
     /// (401 without a valid token, 403 without the grant), each counted as an auth failure.
-    private func authorizeAPI(_ head: RequestHead, connection: Connection) -> (claims: Claims?, refusal: [UInt8]?) {
+    func authorizeAPI(_ head: RequestHead, connection: Connection) -> (claims: Claims?, refusal: [UInt8]?) {
         let metrics = connection.services.metrics
         guard let token = TokenLocator.token(in: head) else {
             metrics.authFailed(.missing)
@@ -171,8 +173,10 @@ extension PubSubApplication {
         if otherLoops > 0 {
             let loop = connection.loop
             nonisolated(unsafe) let target = connection
-            // One report per message from every other loop, plus this loop's own total.
-            tally = PublishTally(reports: count * otherLoops + 1, initial: 0) { recipients in
+            // One report per message from every other loop, plus this loop's own total; with history the channel's
+            // owner loop reports its own count too, and this loop's is part of the messages' reports.
+            let perMessage = hub.history == nil ? otherLoops : otherLoops + 1
+            tally = PublishTally(reports: count * perMessage + 1, initial: 0) { recipients in
                 loop.execute { target.sendHTTPResponse(Self.accepted(messages: count, recipients: recipients)) }
             }
         }
@@ -182,6 +186,10 @@ extension PubSubApplication {
                 message.data.withUnsafeBytes { data in
                     ServerMessageEncoder.encode(issuer: "api", channel: channel, data: data)
                 }
+            }
+            if hub.history != nil {
+                local += hub.publish(json: json, to: message.channel, from: nil, on: connection.loop.index, tally: tally)
+                continue
             }
             let delivery = json.withUnsafeBytes { json in
                 Delivery(

@@ -13,6 +13,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     /// For readiness and `/metrics`; weak because the server's loops hold this application.
     weak var server: Server?
     private let compressionUsage = CompressionUsage()
+    /// The same for connections that get positioned frames of some channel (history on).
+    private let positionedCompressionUsage = CompressionUsage()
     let startedAt = MonotonicClock.milliseconds()
 
     public init(configuration: Configuration) {
@@ -22,7 +24,16 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     /// Connects the application to the server's loops; call once, before the server starts.
     public func attach(to server: Server) {
-        hub = Hub(loops: server.loops, metrics: server.loopMetrics)
+        hub = Hub(
+            loops: server.loops, metrics: server.loopMetrics,
+            history: configuration.historySettings(loops: server.loops.count))
+        if hub.history != nil {
+            let services = server.loopServices
+            hub.compress = { [unowned self] json, positioned, loop in
+                compressedVariants(
+                    json, services: services[loop], usage: positioned ? positionedCompressionUsage : compressionUsage)
+            }
+        }
         connections = server.connections
         self.server = server
         if !configuration.redisEndpoints.isEmpty { attachBroker(to: server) }
@@ -66,6 +77,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         let session = Session(
             subscriber: connection.subscriber, issuer: IssuerID.random(),
             permissions: local.permissions(forToken: token, claims: claims))
+        session.recovery = RecoveryRequest.all(inTarget: head.target)
         connection.userData = session
         if let exp = claims.expiresAt {
             // Never before `exp`: the time left is rounded up, counted from a fresh monotonic reading (the loop's
@@ -80,11 +92,45 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         guard let session = connection.userData as? Session else { return }
         hub.local(connection.loop).subscribe(session, sequence: hub.currentSequence)
         if !session.permissions.read.isEmpty { compressionUsage.add(connection.deflateWindowBits, 1) }
+        if !session.recovery.isEmpty { recover(session, connection: connection) }
+    }
+
+    /// Answers the upgrade's `since` parameters: errors for those that cannot be used, then recovery (`Replay`).
+    private func recover(_ session: Session, connection: Connection) {
+        let requests = session.recovery
+        session.recovery = []
+        var accepted: [(slot: Int, request: RecoveryRequest)] = []
+        for result in requests {
+            switch result {
+            case .failure(let invalid):
+                reply(connection, error: "invalid since: \(invalid.reason)", channel: invalid.channel)
+            case .success(let request):
+                guard let slot = session.permissions.read.firstIndex(of: request.channel) else {
+                    reply(connection, error: "read not permitted", channel: request.channel)
+                    continue
+                }
+                guard hub.history != nil else {
+                    let answer = RecoveryAnswer.encode(
+                        channel: request.channel, outcome: "failed", reason: "history off", position: nil,
+                        withPosition: false)
+                    answer.withUnsafeBytes { connection.send(.text, $0) }
+                    continue
+                }
+                accepted.append((slot, request))
+            }
+        }
+        guard !accepted.isEmpty else { return }
+        session.positioned = true
+        positionedCompressionUsage.add(connection.deflateWindowBits, 1)
+        Replay.start(
+            accepted, session: session, hub: hub, local: hub.local(connection.loop),
+            budget: configuration.maxBackpressure / 2)
     }
 
     public func closed(_ connection: Connection) {
         guard let session = connection.userData as? Session else { return }
         if !session.permissions.read.isEmpty { compressionUsage.add(connection.deflateWindowBits, -1) }
+        if session.positioned { positionedCompressionUsage.add(connection.deflateWindowBits, -1) }
         hub.local(connection.loop).unsubscribe(session)
         connection.userData = nil
     }
@@ -111,6 +157,10 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
                 ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
             }
         }
+        if hub.history != nil {
+            hub.publish(json: json, to: message.channel, from: session, on: connection.loop.index, tally: nil)
+            return
+        }
         let delivery = json.withUnsafeBytes { json in
             Delivery(
                 plain: FrameWriter.frame(.text, payload: json),
@@ -121,9 +171,11 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
 
     /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
     /// loop; empty when nobody compresses or the message is under COMPRESSION_MIN_SIZE.
-    func compressedVariants(_ json: UnsafeRawBufferPointer, services: LoopServices) -> [SharedFrame?] {
+    func compressedVariants(
+        _ json: UnsafeRawBufferPointer, services: LoopServices, usage: CompressionUsage? = nil
+    ) -> [SharedFrame?] {
         guard configuration.compression, json.count >= configuration.compressionMinSize else { return [] }
-        let sizes = compressionUsage.inUse
+        let sizes = (usage ?? compressionUsage).inUse
         guard sizes != 0 else { return [] }
         var variants: [SharedFrame?] = Array(repeating: nil, count: 16)
         for bits in 9...15 where sizes & (1 << bits) != 0 {
