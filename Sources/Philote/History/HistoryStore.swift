@@ -179,7 +179,7 @@ struct HistoryPage {
 }
 
 /// A store's size, for `/metrics`.
-struct HistoryStatistics {
+struct HistoryStatistics: Equatable, Sendable {
     var channels = 0
     var messages = 0
     var bytes = 0

@@ -100,6 +100,25 @@ extension MetricFamily {
             "philote_broker_reconnects_total", .counter, "Connections to Redis re-established after a loss.",
             .broker { $0.reconnects.relaxedValue }),
         .init(
+            "philote_history_channels", .gauge, "Channels with a history record (HISTORY_SIZE > 0 only).",
+            .history { String($0.channels) }),
+        .init(
+            "philote_history_messages", .gauge, "Messages kept for recovery, all channels.",
+            .history { String($0.messages) }),
+        .init(
+            "philote_history_bytes", .gauge, "Bytes history holds, counted against HISTORY_MAX_MEMORY.",
+            .history { String($0.bytes) }),
+        .init(
+            "philote_recoveries_total", .counter, "Answers to since= at the upgrade, by outcome.",
+            .madeFromSnapshot(label: "outcome") { snapshot in
+                snapshot.history.map { history in
+                    zip(RecoveryCounters.outcomes, history.recoveries).map { ($0, String($1)) }
+                }
+            }),
+        .init(
+            "philote_replayed_messages_total", .counter, "Messages sent from history to recovering connections.",
+            .history { String($0.replayed) }),
+        .init(
             "philote_loop_events_total", .counter, "Readiness events handled, by event loop.",
             .eachLoop { String($0.events) }),
         .init(

@@ -36,6 +36,11 @@ extension MetricSource {
         .madeFromSnapshot(label: nil) { [("", value($0))] }
     }
 
+    /// One figure of history's; the family is left out with history off.
+    static func history(_ value: @escaping @Sendable (HistoryFigures) -> String) -> MetricSource {
+        .madeFromSnapshot(label: nil) { snapshot in snapshot.history.map { [("", value($0))] } }
+    }
+
     /// One sample per event loop, labelled by the loop's index.
     static func eachLoop(_ value: @escaping @Sendable (MetricsSnapshot.Loop) -> String) -> MetricSource {
         .madeFromSnapshot(label: "loop") { snapshot in

@@ -26,6 +26,8 @@ public struct MetricsSnapshot: Sendable, Equatable {
     public var counts: [String: [UInt64]] = [:]
     public var loops: [Loop] = []
     public var process: ProcessStatistics?
+    /// Set with history on.
+    public var history: HistoryFigures?
 
     public init() {}
 

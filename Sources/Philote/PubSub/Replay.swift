@@ -15,21 +15,24 @@ final class Replay {
     private unowned(unsafe) let session: Session
     private unowned(unsafe) let hub: Hub
     private unowned(unsafe) let local: LocalHub
+    private unowned(unsafe) let counters: RecoveryCounters
     private var pending: [Pending] = []
 
-    private init(session: Session, hub: Hub, local: LocalHub) {
+    private init(session: Session, hub: Hub, local: LocalHub, counters: RecoveryCounters) {
         self.session = session
         self.hub = hub
         self.local = local
+        self.counters = counters
     }
 
     /// Answers `requests` (each already checked: a channel `session` reads) in order, queues what fits in `budget`
     /// bytes, and leaves a replay on the subscriber when more is to come. Right after the session subscribed, on
     /// its loop.
     static func start(
-        _ requests: [(slot: Int, request: RecoveryRequest)], session: Session, hub: Hub, local: LocalHub, budget: Int
+        _ requests: [(slot: Int, request: RecoveryRequest)], session: Session, hub: Hub, local: LocalHub,
+        counters: RecoveryCounters, budget: Int
     ) {
-        let replay = Replay(session: session, hub: hub, local: local)
+        let replay = Replay(session: session, hub: hub, local: local, counters: counters)
         var budget = budget
         for (slot, request) in requests {
             let read = hub.recover(request.channel, after: request.position, maxBytes: max(budget, 1))
@@ -72,6 +75,7 @@ final class Replay {
     }
 
     private func queue(_ messages: [SharedFrame], budget: inout Int) {
+        if !messages.isEmpty { counters.replayed(messages.count) }
         for frame in messages {
             session.subscriber.enqueue(frame)
             budget -= frame.length
@@ -79,6 +83,7 @@ final class Replay {
     }
 
     private func answer(_ channel: [UInt8], _ status: HistoryRead.Status, _ current: StreamPosition?) {
+        counters.count(status)
         let json: [UInt8] =
             switch status {
             case .continues: RecoveryAnswer.encode(channel: channel, outcome: "ok", reason: nil, position: current)

@@ -119,6 +119,9 @@ extension PubSubApplication {
             ("redis_prefix", JSONStringEncoder.quoted(config.redisPrefix)),
             ("redis_max_pending", String(config.redisMaxPending)),
             ("redis_timeout_ms", String(config.redisTimeout)),
+            ("history_size", String(config.historySize)),
+            ("history_ttl_ms", String(config.historyTTL)),
+            ("history_max_memory", String(config.historyMaxMemory)),
         ]
         let body = settings.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         return HTTPResponse.json(

@@ -15,6 +15,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     private let compressionUsage = CompressionUsage()
     /// The same for connections that get positioned frames of some channel (history on).
     private let positionedCompressionUsage = CompressionUsage()
+    let recoveryCounters = RecoveryCounters()
     let startedAt = MonotonicClock.milliseconds()
 
     public init(configuration: Configuration) {
@@ -27,7 +28,11 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         hub = Hub(
             loops: server.loops, metrics: server.loopMetrics,
             history: configuration.historySettings(loops: server.loops.count))
-        if hub.history != nil {
+        if let stores = hub.history {
+            let counters = recoveryCounters
+            server.historyFigures = {
+                HistoryFigures(statistics: stores.map { $0.statistics() }, counters: counters)
+            }
             let services = server.loopServices
             hub.compress = { [unowned self] json, positioned, loop in
                 compressedVariants(
@@ -123,7 +128,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         session.positioned = true
         positionedCompressionUsage.add(connection.deflateWindowBits, 1)
         Replay.start(
-            accepted, session: session, hub: hub, local: hub.local(connection.loop),
+            accepted, session: session, hub: hub, local: hub.local(connection.loop), counters: recoveryCounters,
             budget: configuration.maxBackpressure / 2)
     }
 

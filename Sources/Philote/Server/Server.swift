@@ -73,6 +73,8 @@ public final class Server: @unchecked Sendable {
 
     /// Set by an application that shares its hub through a broker (before `start`).
     public internal(set) var brokerStatus: BrokerStatus?
+    /// Set by the application with history on: what the stores hold and how recoveries went, read at each scrape.
+    var historyFigures: (@Sendable () -> HistoryFigures)?
 
     /// Each loop's shared state, in loop order.
     var loopServices: [LoopServices] { perLoop }
@@ -84,6 +86,7 @@ public final class Server: @unchecked Sendable {
         snapshot.connections = connections.current
         snapshot.maxConnections = connections.limit
         if let broker = brokerStatus { snapshot.add(broker) }
+        snapshot.history = historyFigures?()
         for services in perLoop {
             snapshot.add(
                 services.metrics, events: services.loop.eventsHandled.load(ordering: .relaxed),
