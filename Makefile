@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test layers unit integration fuzz sanitize server echo install clean bench bench-redis soak docker docker-test
+.PHONY: all release deps test layers unit integration fuzz sanitize server echo install clean bench bench-history bench-recovery bench-redis soak docker docker-test
 
 all: release
 
@@ -71,6 +71,15 @@ bench: release
 	scripts/bench.sh
 
 # Cross-server fan-out through Redis beside single-server fan-out (appends to BENCHMARKS.md).
+# Fan-out with history on (HISTORY_SIZE=1000) against the same binary without, alternating (issue 15's bar: 0.9).
+bench-history: release
+	AB_OUT=bench-history.txt B_ENV="HISTORY_SIZE=1000" TESTS="$${TESTS:-fanout1k fanout10k channels}" TLS_TESTS="" \
+		scripts/bench-ab.sh .build/release/philote .build/release/philote
+
+# Messages per second replayed from history: to one client, and to 1,000 reconnecting at once.
+bench-recovery: release
+	python3 scripts/bench_recovery.py --append
+
 bench-redis: release
 	python3 scripts/bench_redis.py --append
 

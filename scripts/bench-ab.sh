@@ -9,6 +9,11 @@
 #
 # ROUNDS (default 3) alternations; TESTS (default "fanout1k fanout10k") over ws://, and TLS_TESTS (default
 # "fanout1k") over wss://; either may be empty for none. Raw lines go to AB_OUT (default bench-ab.txt). Needs two CPUs.
+#
+# One build with two settings works the same way: A_ENV and B_ENV add VAR=value words to each side's server
+# environment (after EXTRA_ENV, default WORKERS=1). `make bench-history` is
+#
+#   B_ENV="HISTORY_SIZE=1000" scripts/bench-ab.sh .build/release/philote .build/release/philote
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BINARY_A BINARY_B" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +31,8 @@ trap 'rm -rf "$work"' EXIT
 
 # One compare.sh repetition of SERVER (philote with BINARY, or limit) over TLS (0/1), labelled LABEL in $out.
 run() {
-    local label=$1 binary=$2 tls=$3 tests=$4 servers=$5
-    PHILOTE_CMD=$binary SERVERS=$servers TESTS=$tests REPS=1 TLS=$tls EXTRA_ENV=${EXTRA_ENV:-WORKERS=1} \
+    local label=$1 binary=$2 tls=$3 tests=$4 servers=$5 side_env=$6
+    PHILOTE_CMD=$binary SERVERS=$servers TESTS=$tests REPS=1 TLS=$tls EXTRA_ENV="${EXTRA_ENV:-WORKERS=1} $side_env" \
         "$shared/bench/compare.sh" "$work/run.txt" >/dev/null
     grep RESULT "$work/run.txt" | sed "s/^/build=$label /" >> "$out"
     : > "$work/run.txt"
@@ -36,12 +41,12 @@ run() {
 for round in $(seq "$rounds"); do
     echo "bench-ab: round $round of $rounds" >&2
     if [ -n "$tests" ]; then
-        run A "$a" 0 "$tests" "philote limit"
-        run B "$b" 0 "$tests" philote
+        run A "$a" 0 "$tests" "philote limit" "${A_ENV:-}"
+        run B "$b" 0 "$tests" philote "${B_ENV:-}"
     fi
     if [ -n "$tls_tests" ]; then
-        run A "$a" 1 "$tls_tests" philote
-        run B "$b" 1 "$tls_tests" philote
+        run A "$a" 1 "$tls_tests" philote "${A_ENV:-}"
+        run B "$b" 1 "$tls_tests" philote "${B_ENV:-}"
     fi
 done
 
