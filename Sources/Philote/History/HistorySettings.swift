@@ -1,10 +1,10 @@
-/// What one loop's history store may keep (`HISTORY_SIZE`, `HISTORY_TTL`, and its share of `HISTORY_MAX_MEMORY`).
+/// What the history store may keep (`HISTORY_SIZE`, `HISTORY_TTL`, `HISTORY_MAX_MEMORY`).
 public struct HistorySettings: Sendable {
     /// Messages kept per channel.
     public var size: Int
     /// Milliseconds a message stays recoverable.
     public var ttl: UInt64
-    /// Bytes this store may hold: its messages' frames, and a fixed cost per message and per channel.
+    /// Bytes the store may hold: its messages' frames, and a fixed cost per message and per channel.
     public var maxMemory: Int
 
     public init(size: Int, ttl: UInt64, maxMemory: Int) {

@@ -1,11 +1,10 @@
 import Synchronization
 
-/// The history of the channels one event loop owns (`Hub.owner(of:)`): each channel's epoch, last offset and
-/// newest messages, within `HISTORY_SIZE` per channel, `HISTORY_TTL`, and this store's share of
-/// `HISTORY_MAX_MEMORY`.
+/// Every channel's history: its epoch, last offset and newest messages, within `HISTORY_SIZE` per channel,
+/// `HISTORY_TTL` and `HISTORY_MAX_MEMORY`.
 ///
-/// Only the owning loop appends, so a channel's offsets are given in one order; readers on any loop recover from
-/// it. Both take the lock, which also covers the hub's publish number given with each append: a reader that reads
+/// Only one loop appends (the hub's sequencer), so offsets are given in one order; readers on any loop recover
+/// from it. Both take the lock, which also covers the hub's publish number given with each append: a reader that reads
 /// the history and the number together knows that exactly the publishes numbered after it are missing from what
 /// it read (see `Hub`), which is what lets recovery hand over to live delivery with no gap and no duplicate.
 final class HistoryStore: @unchecked Sendable {
@@ -24,7 +23,7 @@ final class HistoryStore: @unchecked Sendable {
 
     /// Appends one message to `channel` (made first when it has no record), published at `now` (monotonic
     /// milliseconds). `frame` makes the stored frame for the position the message gets; `numbered` gives the
-    /// hub's publish number, under the same lock. Owning loop only.
+    /// hub's publish number, under the same lock. The appending loop only.
     func append(
         to channel: [UInt8], now: UInt64, numbered: () -> UInt64, frame: (StreamPosition) -> SharedFrame
     ) -> (position: StreamPosition, sequence: UInt64) {
@@ -99,7 +98,8 @@ final class HistoryStore: @unchecked Sendable {
     }
 
     /// Drops the messages of channels whose newest message has outlived the TTL, least recently published
-    /// first; stops at the first channel with a live message, so it costs what it drops. Owning loop, on a timer.
+    /// first; stops at the first channel with a live message, so it costs what it drops. The appending loop, on a
+    /// timer.
     func sweep(now: UInt64) {
         lock.withLock { _ in
             let deadline = expiry(now)

@@ -5,9 +5,12 @@ import Synchronization
 /// wake-up per loop per tick, however many publishes). Outboxes and inboxes are FIFO, so messages from
 /// one publisher reach every subscriber in publish order.
 ///
-/// With history (`HISTORY_SIZE` > 0) each channel has an owner loop (`owner(of:)`): every publish on the channel
-/// is submitted to it, it appends the message to its `HistoryStore` (which gives the offset) and delivers from
-/// there, so every loop gets the channel's messages from one origin, in offset order.
+/// With history (`HISTORY_SIZE` > 0) every publish is submitted to one loop, the sequencer (loop 0): it appends the
+/// message to the `HistoryStore` (which gives the offset) and delivers from there. Every loop then gets every
+/// message from one origin, in one order, so each channel arrives in offset order and each publisher's messages in
+/// the order sent, across channels too, as without history. The sequencer does the per-publish work only (the
+/// append, the positioned frame); the frames every reader shares are made on the publishing loop, and the fan-out
+/// to each loop's readers on that loop.
 final class Hub: @unchecked Sendable {
     /// Publish sequence, shared by all loops: a session subscribed after a publish was numbered never gets
     /// it from another loop's late hand-off (a client that got it elsewhere and reconnected would see it
@@ -20,28 +23,29 @@ final class Hub: @unchecked Sendable {
     /// Set (before the loops start) when servers share Redis; it lives on loop 0, which forwards every
     /// local publish to it and takes other servers' messages from it.
     private(set) var broker: (any Relay)?
-    /// One per loop with history on: the history of the channels that loop owns.
-    let history: [HistoryStore]?
-    /// With history: makes the compressed frames of a message on a loop (by index), for plain readers or for
-    /// positioned ones. Set by the application before the loops start.
-    var compress: ((_ json: UnsafeRawBufferPointer, _ positioned: Bool, _ loop: Int) -> [SharedFrame?])?
+    /// With history on: every channel's history, appended to by the sequencer loop alone.
+    let history: HistoryStore?
+    /// The loop that numbers every publish with history on.
+    static let sequencer = 0
+    /// With history: makes the compressed forms of a positioned message on the sequencer, for the window sizes that
+    /// readers of positions use. Set by the application before the loops start.
+    var compressPositioned: ((_ json: UnsafeRawBufferPointer) -> [SharedFrame?])?
 
     /// `metrics` holds each loop's counters, in loop order; `history` turns history on.
     init(loops: [EventLoop], metrics: [LoopMetrics], history settings: HistorySettings? = nil) {
         self.loops = loops
         locals = loops.map { _ in LocalHub() }
-        history = settings.map { settings in loops.map { _ in HistoryStore(settings: settings) } }
+        history = settings.map { HistoryStore(settings: $0) }
         let budgets = loops.map { _ in HandOffBudget() }
         outboxes = loops.map {
             Outbox(origin: $0, loops: loops, locals: locals, budgets: budgets, metrics: metrics[$0.index])
         }
         if let history, let ttl = settings?.ttl {
-            for outbox in outboxes { outbox.commit = { [unowned self] in _ = commit($0, on: $1) } }
+            for outbox in outboxes { outbox.commit = { [unowned self] submission, _ in _ = commit(submission) } }
             // Often enough that a channel nobody publishes to lets its expired messages go within about a TTL.
             let interval = max(100, min(ttl / 2, 1000))
-            for (loop, store) in zip(loops, history) {
-                loop.execute { Self.sweep(store, on: loop, every: interval) }
-            }
+            let sequencer = loops[Self.sequencer]
+            sequencer.execute { Self.sweep(history, on: sequencer, every: interval) }
         }
     }
 
@@ -111,36 +115,33 @@ final class Hub: @unchecked Sendable {
 
     // MARK: History
 
-    /// The loop that numbers and delivers `channel`'s publishes (FNV-1a of the name: stable, and spread evenly).
-    func owner(of channel: [UInt8]) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in channel { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(loops.count))
-    }
-
-    /// History on: a publish by `sender` (nil: over HTTP) on loop `origin`, with `json` as plain readers get it.
-    /// It is submitted to the channel's owner loop. Returns the readers reached on `origin` at once, which is all of
-    /// them with one loop; with a tally every loop reports its count there instead, and this returns 0.
+    /// History on: a publish by `sender` (nil: over HTTP) on loop `origin`: `delivery` holds the frames plain
+    /// readers get, `json` their text. It is submitted to the sequencer. Returns the readers reached on `origin` at
+    /// once, which is all of them with one loop; with a tally every loop reports its count there instead, and this
+    /// returns 0.
     @discardableResult
-    func publish(json: [UInt8], to channel: [UInt8], from sender: Session?, on origin: Int, tally: PublishTally?) -> Int {
+    func publish(
+        _ delivery: Delivery, json: [UInt8], to channel: [UInt8], from sender: Session?, on origin: Int,
+        tally: PublishTally?
+    ) -> Int {
         let submission = Submission(
-            json: json, channel: channel,
+            delivery: delivery, json: json, channel: channel,
             excluded: sender.map { Unmanaged.passUnretained($0.subscriber).toOpaque() }, issuer: sender?.issuer,
             tally: tally)
-        let owner = owner(of: channel)
-        if owner == origin { return commit(submission, on: owner) }
-        outboxes[origin].submit(submission, to: owner)
+        if origin == Self.sequencer { return commit(submission) }
+        outboxes[origin].submit(submission, to: Self.sequencer)
         return 0
     }
 
-    /// On the owner loop: the message gets its offset, joins history, and goes to every reader. Returns the readers
+    /// On the sequencer: the message gets its offset, joins history, and goes to every reader. Returns the readers
     /// reached on this loop (0 when it reports them to the publish's tally).
     @discardableResult
-    private func commit(_ submission: Submission, on owner: Int) -> Int {
+    private func commit(_ submission: Submission) -> Int {
         guard let history else { preconditionFailure("a submission without history") }
+        let here = Self.sequencer
         var positioned: SharedFrame?
         var positionedJSON: [UInt8] = []
-        let (_, number) = history[owner].append(
+        let (_, number) = history.append(
             to: submission.channel, now: MonotonicClock.milliseconds(),
             numbered: { sequence.add(1, ordering: .relaxed).newValue },
             frame: { position in
@@ -150,17 +151,15 @@ final class Hub: @unchecked Sendable {
                 return frame
             })
         // Compressed outside the lock: readers recovering on other loops wait for the append alone.
-        let delivery = submission.json.withUnsafeBytes { json in
-            positionedJSON.withUnsafeBytes { positionedJSON in
-                Delivery(
-                    plain: FrameWriter.frame(.text, payload: json), compressed: compress?(json, false, owner) ?? [],
-                    positioned: positioned!, positionedCompressed: compress?(positionedJSON, true, owner) ?? [])
-            }
+        let delivery = positionedJSON.withUnsafeBytes { positionedJSON in
+            Delivery(
+                plain: submission.delivery.plain, compressed: submission.delivery.variants, positioned: positioned!,
+                positionedCompressed: compressPositioned?(positionedJSON) ?? [])
         }
-        let delivered = locals[owner].deliver(
+        let delivered = locals[here].deliver(
             delivery, to: submission.channel, except: submission.excluded, issuer: submission.issuer, publishedAt: .max)
         if loops.count > 1 {
-            outboxes[owner].add(
+            outboxes[here].add(
                 Parcel(
                     delivery: delivery, channel: submission.channel, sequence: number, tally: submission.tally,
                     fromBroker: false, excluded: submission.excluded, issuer: submission.issuer))
@@ -173,15 +172,16 @@ final class Hub: @unchecked Sendable {
     /// What a reader at `position` (nil: none) is missing from `channel`, at most about `maxBytes` of it, read
     /// together with the publish number it continues from. History on; any loop.
     func recover(_ channel: [UInt8], after position: StreamPosition?, maxBytes: Int) -> HistoryRead {
-        history![owner(of: channel)].read(
+        history!.read(
             channel, after: position, maxBytes: maxBytes, now: MonotonicClock.milliseconds(),
             sequence: { sequence.load(ordering: .relaxed) })
     }
 }
 
-/// A publish on its way to its channel's owner loop (history on): the message as plain readers get it, and who
-/// sent it (so that it is not delivered back).
+/// A publish on its way to the sequencer (history on): the message as plain readers get it, its frames, and who sent
+/// it (so that it is not delivered back).
 struct Submission: @unchecked Sendable {
+    let delivery: Delivery
     let json: [UInt8]
     let channel: [UInt8]
     /// The sender's subscriber, as an address only: compared, never followed (see `LocalHub.deliver`).
@@ -189,7 +189,11 @@ struct Submission: @unchecked Sendable {
     let issuer: IssuerID?
     let tally: PublishTally?
 
-    var cost: Int { 128 + json.count + channel.count }
+    var cost: Int {
+        var bytes = 128 + json.count + channel.count + delivery.plain.length
+        for case let frame? in delivery.variants { bytes += frame.length }
+        return bytes
+    }
 }
 
 /// A publish on its way to another loop. Its frames are immutable and their reference counts atomic,
@@ -248,10 +252,10 @@ final class Outbox: EventHandler, @unchecked Sendable {
         pending.append(parcel)
     }
 
-    func submit(_ submission: Submission, to owner: Int) {
+    func submit(_ submission: Submission, to loop: Int) {
         if pending.isEmpty && !submitting { origin.markDirty(self) }
         submitting = true
-        submissions[owner].append(submission)
+        submissions[loop].append(submission)
     }
 
     func flush() {

@@ -190,17 +190,18 @@ extension PubSubApplication {
                     ServerMessageEncoder.encode(issuer: "api", channel: channel, data: data)
                 }
             }
-            if hub.history != nil {
-                local += hub.publish(json: json, to: message.channel, from: nil, on: connection.loop.index, tally: tally)
-                continue
-            }
             let delivery = json.withUnsafeBytes { json in
                 Delivery(
                     plain: FrameWriter.frame(.text, payload: json),
                     compressed: compressedVariants(json, services: connection.services)
                 )
             }
-            local += hub.publish(delivery, to: message.channel, on: connection.loop, tally: tally)
+            if hub.history != nil {
+                local += hub.publish(
+                    delivery, json: json, to: message.channel, from: nil, on: connection.loop.index, tally: tally)
+            } else {
+                local += hub.publish(delivery, to: message.channel, on: connection.loop, tally: tally)
+            }
         }
         guard let tally else { return .response(Self.accepted(messages: count, recipients: local)) }
         tally.report(local)

@@ -34,7 +34,7 @@ extension PubSubApplication {
             }
             limit = value
         }
-        let page = history[hub.owner(of: channel)].page(
+        let page = history.page(
             channel, after: since, limit: limit, now: MonotonicClock.milliseconds())
         var body: [UInt8] = Array(#"{"channel":""#.utf8)
         channel.withUnsafeBytes { JSONStringEncoder.append($0, to: &body) }

@@ -27,16 +27,13 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     public func attach(to server: Server) {
         hub = Hub(
             loops: server.loops, metrics: server.loopMetrics,
-            history: configuration.historySettings(loops: server.loops.count))
-        if let stores = hub.history {
+            history: configuration.historySettings)
+        if let store = hub.history {
             let counters = recoveryCounters
-            server.historyFigures = {
-                HistoryFigures(statistics: stores.map { $0.statistics() }, counters: counters)
-            }
-            let services = server.loopServices
-            hub.compress = { [unowned self] json, positioned, loop in
-                compressedVariants(
-                    json, services: services[loop], usage: positioned ? positionedCompressionUsage : compressionUsage)
+            server.historyFigures = { HistoryFigures(statistics: [store.statistics()], counters: counters) }
+            let services = server.loopServices[Hub.sequencer]
+            hub.compressPositioned = { [unowned self] json in
+                compressedVariants(json, services: services, usage: positionedCompressionUsage)
             }
         }
         connections = server.connections
@@ -162,16 +159,16 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
                 ServerMessageEncoder.encode(issuer: session.issuer, channel: channel, data: data)
             }
         }
-        if hub.history != nil {
-            hub.publish(json: json, to: message.channel, from: session, on: connection.loop.index, tally: nil)
-            return
-        }
         let delivery = json.withUnsafeBytes { json in
             Delivery(
                 plain: FrameWriter.frame(.text, payload: json),
                 compressed: compressedVariants(json, services: connection.services))
         }
-        hub.publish(delivery, to: message.channel, from: session)
+        if hub.history != nil {
+            hub.publish(delivery, json: json, to: message.channel, from: session, on: connection.loop.index, tally: nil)
+        } else {
+            hub.publish(delivery, to: message.channel, from: session)
+        }
     }
 
     /// The message compressed once for each deflate window size some subscriber uses, on the publisher's
