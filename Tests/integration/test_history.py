@@ -488,6 +488,52 @@ def test_four_loops_several_publishers_every_reader_sees_one_contiguous_order(st
     finish(server)
 
 
+def test_each_publisher_keeps_its_order_across_channels_with_history_on(start_server):
+    """README "Ordering" and PROTOCOL.md: with history on, one publisher's messages to two channels reach a reader
+    of both, with positions or without, in the order sent, on every loop, while other publishers interleave."""
+    server = serve(start_server, HISTORY_SIZE="20000", WORKERS="4")
+    both = ("a", "b")
+
+    async def scenario():
+        readers = await spread(
+            server, lambda i: (reader(server, "::a", "::b", channels=both, name=f"positioned reader {i}") if i % 2
+                               else reader(server, channels=both, name=f"plain reader {i}")), minimum=4)
+        for client in readers:
+            if client.name.startswith("positioned"):
+                check_answer(await client.next(), "a", "new")
+                check_answer(await client.next(), "b", "new")
+        sources = await spread(server, lambda i: publisher(server, channels=both, name=f"publisher {i}"), minimum=4)
+        per_publisher = 1000
+
+        async def publish_all(index, source):
+            for i in range(per_publisher):
+                await source.send(both[i % 2], f"{index}:{i}")
+                if i % 25 == 0:
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(*(publish_all(index, source) for index, source in enumerate(sources)))
+        total = per_publisher * len(sources)
+        for client in readers:
+            await client.wait(lambda: sum(t.startswith('{"issuer":') for t in client.texts) >= total,
+                              f"{total} deliveries", timeout=60)
+            sequences = {}
+            for text in client.texts:
+                if not text.startswith('{"issuer":'):
+                    continue
+                message = json.loads(text)
+                assert ("offset" in message) == client.name.startswith("positioned"), text
+                index, i = map(int, message["data"].split(":"))
+                assert message["channel"] == both[i % 2], text
+                sequences.setdefault(index, []).append(i)
+            for index in range(len(sources)):
+                assert sequences.get(index) == list(range(per_publisher)), (
+                    f"{client.name}: publisher {index}'s messages across both channels out of order or incomplete")
+        await close_all(*readers, *sources)
+
+    run(scenario())
+    finish(server)
+
+
 # ======================================================================================================
 # 4. A backlog far larger than MAX_BACKPRESSURE is replayed paced to a client that reads
 # ======================================================================================================
