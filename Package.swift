@@ -44,6 +44,7 @@ let package = Package(
         .executableTarget(name: "FuzzTLSRecords", dependencies: ["Philote", "CSystem", "FuzzSupport"], path: "Fuzz/FuzzTLSRecords"),
         .executableTarget(name: "FuzzPublishRequest", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzPublishRequest"),
         .executableTarget(name: "FuzzInflate", dependencies: ["Philote", "CSystem", "FuzzSupport"], path: "Fuzz/FuzzInflate"),
+        .executableTarget(name: "FuzzSince", dependencies: ["Philote", "FuzzSupport"], path: "Fuzz/FuzzSince"),
         // Instruction counts of the client-message reader under callgrind (scripts/callgrind-json.sh).
         .executableTarget(name: "JSONBench", dependencies: ["Philote"], path: "Benchmarks/JSONBench"),
         .testTarget(name: "PhiloteTests", dependencies: ["Philote", "CSystem"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (frames, request heads, client messages, tokens, broker envelopes, TLS records after
-# a real handshake, publish bodies, permessage-deflate inflation) into .build-fuzz and runs each for SECONDS on a
-# temporary copy of its seed corpus (Fuzz/seeds/...).
+# a real handshake, publish bodies, permessage-deflate inflation, `since` parameters) into .build-fuzz and runs each
+# for SECONDS on a temporary copy of its seed corpus (Fuzz/seeds/...).
 # The build is optimised (-c release, with -enable-testing for the targets' @testable imports) with the fuzzer's
 # coverage and AddressSanitizer in the Swift code and in CSystem's C code alike; preconditions keep their messages.
 # Prints one summary line per target; exits non-zero if a build fails or any target finds a crash,
@@ -42,7 +42,8 @@ swift=${SWIFT:-swift}
 flags=(--scratch-path "$scratch" -c release -Xswiftc -enable-testing -Xswiftc "-sanitize=fuzzer,address"
     -Xswiftc -DFUZZING -Xswiftc -assert-config -Xswiftc Debug -Xcc -fsanitize=address -Xcc -fsanitize=fuzzer-no-link)
 targets=("FuzzFrames:frames" "FuzzRequestHead:request-head" "FuzzClientMessage:client-message" "FuzzToken:token"
-    "FuzzEnvelope:envelope" "FuzzTLSRecords:tls-records" "FuzzPublishRequest:publish-request" "FuzzInflate:inflate")
+    "FuzzEnvelope:envelope" "FuzzTLSRecords:tls-records" "FuzzPublishRequest:publish-request" "FuzzInflate:inflate"
+    "FuzzSince:since")
 if [[ -n ${FUZZ_TARGETS:-} ]]; then
     chosen=()
     for entry in "${targets[@]}"; do

@@ -31,8 +31,14 @@ public enum BrokerEnvelope {
         guard bytes.count >= headerSize + 2, bytes.starts(with: marker) else { return nil }
         let origin = ServerID(bytes: UnsafeRawBufferPointer(rebasing: bytes[marker.count..<headerSize]))
         let frame = UnsafeRawBufferPointer(rebasing: bytes[headerSize...])
+        guard let payload = textFramePayload(frame) else { return nil }
+        return Opened(origin: origin, frame: frame, payload: payload)
+    }
+
+    /// The payload of `frame` when it is one complete, unfragmented, unmasked text frame; nil otherwise.
+    static func textFramePayload(_ frame: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         // FIN, no RSV bits, text opcode; no mask bit.
-        guard frame[0] == 0x81, frame[1] & 0x80 == 0 else { return nil }
+        guard frame.count >= 2, frame[0] == 0x81, frame[1] & 0x80 == 0 else { return nil }
         var headerLength = 2
         var length = Int(frame[1] & 0x7f)
         if length == 126 {
@@ -48,6 +54,6 @@ public enum BrokerEnvelope {
             length = Int(value)
         }
         guard frame.count - headerLength == length else { return nil }
-        return Opened(origin: origin, frame: frame, payload: UnsafeRawBufferPointer(rebasing: frame[headerLength...]))
+        return UnsafeRawBufferPointer(rebasing: frame[headerLength...])
     }
 }

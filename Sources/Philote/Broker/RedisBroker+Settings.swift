@@ -10,5 +10,7 @@ extension RedisBroker {
         var maxPending: Int
         /// Milliseconds to connect, and for Redis to answer, before a link is dropped and retried.
         var timeout: UInt64
+        /// With history on: what each channel's stream keeps in Redis (`HISTORY_SIZE`, `HISTORY_TTL` in ms).
+        var history: (size: Int, ttl: UInt64)? = nil
     }
 }

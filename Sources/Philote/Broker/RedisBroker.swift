@@ -13,11 +13,11 @@ final class RedisBroker: @unchecked Sendable {
     let status: BrokerStatus
     let serverID = ServerID.random()
     let loop: EventLoop
-    private let logger: any LogSink
-    private let prefix: [UInt8]
-    private let ring: ShardRing
-    private let maxPending: Int
-    private var shards: [RedisShard] = []
+    let logger: any LogSink
+    let prefix: [UInt8]
+    let ring: ShardRing
+    let maxPending: Int
+    private(set) var shards: [RedisShard] = []
     /// How many loops have readers of each channel; a channel is present while any does.
     private var readers: [[UInt8]: Int] = [:]
     /// The subscribing links' own channel (see RedisShard); unique per server, outside the client channels'
@@ -26,12 +26,22 @@ final class RedisBroker: @unchecked Sendable {
     /// Set once, before `start`: hands another server's message to this server's readers.
     var deliver: ((_ channel: [UInt8], _ message: BrokerEnvelope.Opened) -> Void)?
     private var dropping = false
+    /// With history on (`settings.history`): what the channels' streams keep, the positioned messages' receiver,
+    /// and the fetches in flight (see RedisBroker+History.swift).
+    let history: (size: Int, ttl: UInt64)?
+    var deliverPositioned: ((_ channel: [UInt8], _ message: BrokerEnvelope.OpenedPositioned) -> Void)?
+    /// Told when this server's subscription to a channel ends (nil: to every channel of the instance with that
+    /// index): from then on it misses that channel's messages.
+    var subscriptionEnded: ((_ channel: [UInt8]?, _ shard: Int) -> Void)?
+    var fetches: [UInt64: PendingFetch] = [:]
+    var nextFetch: UInt64 = 1
 
     init(settings: Settings, loop: EventLoop, logger: any LogSink) {
         self.loop = loop
         self.logger = logger
         prefix = Array(settings.prefix.utf8)
         maxPending = settings.maxPending
+        history = settings.history
         let endpoints = settings.endpoints
         ring = ShardRing(labels: endpoints.map(\.label))
         status = BrokerStatus(shardCount: endpoints.count)
@@ -114,6 +124,10 @@ final class RedisBroker: @unchecked Sendable {
     /// A message pushed by Redis on a subscribing link.
     func received(key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
         guard let channel = channel(forKey: key) else { return }
+        if history != nil, payload.count > 3, payload[2] != BrokerEnvelope.marker[2] {
+            receivedHistory(channel, payload)
+            return
+        }
         guard let opened = BrokerEnvelope.open(payload) else {
             status.malformed.add(fromOwner: 1)
             return

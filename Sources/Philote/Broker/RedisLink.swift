@@ -257,6 +257,27 @@ final class RedisLink: EventHandler, @unchecked Sendable {
         return status == REDIS_OK
     }
 
+    /// Queues a command whose reply goes to `reply`, on this link's loop; nil there when the connection is lost
+    /// before Redis answered (hiredis calls every pending callback then). `pending` bytes count toward
+    /// `pendingBytes` until then. Returns false, and `reply` is never called, when not connected.
+    @discardableResult
+    func command(
+        _ arguments: [[UInt8]], pending: Int = 0, reply: @escaping (UnsafeMutablePointer<redisReply>?) -> Void
+    ) -> Bool {
+        let box = Unmanaged.passRetained(
+            RedisReplyBox { [unowned self] answer in
+                pendingBytes -= pending
+                reply(answer)
+            }
+        ).toOpaque()
+        guard command(arguments, redisBoxedReplied, privdata: box) else {
+            Unmanaged<RedisReplyBox>.fromOpaque(box).release()
+            return false
+        }
+        pendingBytes += pending
+        return true
+    }
+
     /// PUBLISH `payload` to `channel`; its bytes count toward `pendingBytes` until Redis answers. The arguments
     /// are handed to hiredis where they lie (no joined copy, as `command` makes): this runs once per publish.
     func publish(channel: [UInt8], payload: [UInt8]) -> Bool {
@@ -369,4 +390,22 @@ func redisSubscriptionReplied(
     guard let context, let reply else { return }
     let link = RedisLink.from(context.pointee.data)
     link.delegate?.link(link, pushed: reply.assumingMemoryBound(to: redisReply.self))
+}
+
+/// A reply handler carried through hiredis as a command's privdata (retained until the reply comes).
+final class RedisReplyBox {
+    let handle: (UnsafeMutablePointer<redisReply>?) -> Void
+
+    init(_ handle: @escaping (UnsafeMutablePointer<redisReply>?) -> Void) {
+        self.handle = handle
+    }
+}
+
+private func redisBoxedReplied(
+    _ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+    _ privdata: UnsafeMutableRawPointer?
+) {
+    guard let privdata else { return }
+    Unmanaged<RedisReplyBox>.fromOpaque(privdata).takeRetainedValue().handle(
+        reply?.assumingMemoryBound(to: redisReply.self))
 }

@@ -36,6 +36,9 @@ final class RedisShard: RedisLinkDelegate {
 
     var label: String { publisher.endpoint.label }
 
+    /// Redis has confirmed this server's subscription to `channel`: its messages reach this server from now on.
+    func isSubscribed(_ channel: [UInt8]) -> Bool { subscriptions[channel] == .subscribed }
+
     func start() {
         publisher.start()
         subscriber.start()
@@ -68,6 +71,7 @@ final class RedisShard: RedisLinkDelegate {
     // MARK: RedisLinkDelegate
 
     func linkReady(_ link: RedisLink) {
+        if link === publisher { broker.loadScripts(on: publisher) }
         if link === subscriber {
             subscriptions.removeAll()
             subscriber.command(
@@ -91,6 +95,7 @@ final class RedisShard: RedisLinkDelegate {
     func linkLost(_ link: RedisLink) {
         if link === subscriber {
             subscriptions.removeAll()
+            broker.unsubscribed(nil, shard: index)
         } else if subscriber.isReady {
             // The publishing side noticed first (PING unanswered, or the connection dropped): a Redis that
             // stopped answering would leave the subscribing side silently stuck, so both start over.
@@ -115,9 +120,13 @@ final class RedisShard: RedisLinkDelegate {
         }
         guard let channel = broker.channel(forKey: key) else { return }
         if kindText.elementsEqual("subscribe".utf8) {
-            if subscriptions[channel] == .subscribing { subscriptions[channel] = .subscribed }
+            if subscriptions[channel] == .subscribing {
+                subscriptions[channel] = .subscribed
+                broker.subscribed(channel)
+            }
         } else if kindText.elementsEqual("unsubscribe".utf8) {
             subscriptions[channel] = nil
+            broker.unsubscribed(channel, shard: index)
         } else {
             return
         }

@@ -31,7 +31,7 @@ final class HistoryStore: @unchecked Sendable {
             let record = channels[channel] ?? makeRecord(channel)
             let position = StreamPosition(epoch: record.epoch, offset: record.nextOffset)
             change(record) {
-                record.dropPublished(atOrBefore: expiry(now))
+                if let deadline = expiry(now) { record.dropPublished(atOrBefore: deadline) }
                 record.append(frame(position), time: now)
                 if record.count > settings.size { record.dropOldest() }
             }
@@ -86,7 +86,7 @@ final class HistoryStore: @unchecked Sendable {
             guard let record = channels[channel] else { return HistoryPage(current: nil, oldest: 1, messages: []) }
             expire(record, now: now)
             var messages: [SharedFrame] = []
-            var next = max(offset + 1, record.firstOffset)
+            var next = max(offset == .max ? offset : offset + 1, record.firstOffset)
             while next <= record.lastOffset && messages.count < limit {
                 messages.append(record.message(at: next).frame)
                 next += 1
@@ -102,7 +102,7 @@ final class HistoryStore: @unchecked Sendable {
     /// timer.
     func sweep(now: UInt64) {
         lock.withLock { _ in
-            let deadline = expiry(now)
+            guard let deadline = expiry(now) else { return }
             while let oldest = active.oldest, let newest = oldest.newestTime, newest <= deadline {
                 change(oldest) { oldest.dropAll() }
                 move(oldest, to: .idle)
@@ -117,8 +117,9 @@ final class HistoryStore: @unchecked Sendable {
 
     // MARK: Under the lock
 
-    private func expiry(_ now: UInt64) -> UInt64 {
-        now >= settings.ttl ? now - settings.ttl : 0
+    /// Messages published at or before this have expired; nil while none can have.
+    private func expiry(_ now: UInt64) -> UInt64? {
+        now >= settings.ttl ? now - settings.ttl : nil
     }
 
     /// Runs `body` on `record` and keeps the store's totals in step with what it changed.
@@ -130,7 +131,8 @@ final class HistoryStore: @unchecked Sendable {
     }
 
     private func expire(_ record: ChannelHistory, now: UInt64) {
-        change(record) { record.dropPublished(atOrBefore: expiry(now)) }
+        guard let deadline = expiry(now) else { return }
+        change(record) { record.dropPublished(atOrBefore: deadline) }
         if record.isEmpty && record.list == .active { move(record, to: .idle) }
     }
 

@@ -26,7 +26,8 @@ public struct RecoveryRequest: Equatable, Sendable {
         for pair in query.split(separator: UInt8(ascii: "&")) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             guard TokenLocator.percentDecode(parts[0]) == "since" else { continue }
-            guard parts.count == 2, let value = TokenLocator.percentDecode(parts[1]) else {
+            // A bare `since` is an empty value, refused as one.
+            guard let value = parts.count == 2 ? TokenLocator.percentDecode(parts[1]) : "" else {
                 results.append(.failure(Invalid(reason: "not percent-encoded UTF-8", channel: nil)))
                 continue
             }
@@ -73,7 +74,10 @@ public struct RecoveryRequest: Equatable, Sendable {
         }
     }
 
-    private static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    /// Decimal digits only (no sign, no spaces); leading zeros allowed; below 2^63.
+    static func decimal(_ text: some Collection<UInt8>) -> UInt64? {
+        guard !text.isEmpty else { return nil }
+        let digits = text.drop { $0 == UInt8(ascii: "0") }
         guard digits.count <= 19 else { return nil }
         var value: UInt64 = 0
         for digit in digits {

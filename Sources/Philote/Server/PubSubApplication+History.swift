@@ -22,14 +22,15 @@ extension PubSubApplication {
         }
         var since: UInt64 = 0
         if let text = query.first("since") {
-            guard let value = UInt64(text), value <= UInt64(Int64.max) else {
+            guard let value = RecoveryRequest.decimal(text.utf8) else {
                 return Self.jsonError(.badRequest, "since must be an offset: a decimal number below 2^63")
             }
             since = value
         }
         var limit = Self.historyPageDefault
         if let text = query.first("limit") {
-            guard let value = Int(text), (1...Self.historyPageMax).contains(value) else {
+            guard let value = RecoveryRequest.decimal(text.utf8).map(Int.init), (1...Self.historyPageMax).contains(value)
+            else {
                 return Self.jsonError(.badRequest, "limit must be a number from 1 to \(Self.historyPageMax)")
             }
             limit = value
