@@ -34,7 +34,8 @@ enum HistoryScripts {
 
     /// KEYS: stream, position, pub/sub channel. ARGV: the offset to read after, the most entries to return, the
     /// marker envelope. Publishes the marker first, so that the caller's subscription sees exactly where in the
-    /// channel's live stream this read happened; returns `{epoch, last offset, now (ms), entries}`, or an empty
+    /// channel's live stream this read happened; returns `{epoch, last offset, now (ms), entries}`, the entries
+    /// newest first (the newest `count` after the offset, so that they always reach the last one), or an empty
     /// array when the channel has no history.
     static let fetch = """
         redis.call('PUBLISH', KEYS[3], ARGV[3])
@@ -45,7 +46,7 @@ enum HistoryScripts {
         local ms = now[1] * 1000 + math.floor(now[2] / 1000)
         local entries = {}
         if tonumber(ARGV[2]) > 0 then
-          entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+          entries = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[1] .. '-0', 'COUNT', ARGV[2])
         end
         return {epoch, last, tostring(ms), entries}
         """

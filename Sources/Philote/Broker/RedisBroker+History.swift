@@ -15,27 +15,10 @@ extension RedisBroker {
         let shard: Int
         let after: UInt64
         let count: Int
-        var result: FetchResult?
+        var result: RemoteHistory?
         var markerSeen = false
         var sent = false
-        let completion: (FetchResult) -> Void
-    }
-
-    /// What a fetch found: the channel's position and its kept messages after the fetch's offset.
-    enum FetchResult {
-        /// Redis could not be asked, or did not answer.
-        case unavailable
-        /// The channel has no history in Redis.
-        case none
-        case found(FetchedHistory)
-    }
-
-    /// A channel's history as Redis keeps it: `now` is Redis's clock (ms) when read, `time` each message's.
-    struct FetchedHistory {
-        let epoch: Epoch
-        let last: UInt64
-        let now: UInt64
-        var messages: [(offset: UInt64, time: UInt64, frame: [UInt8])]
+        let completion: (RemoteHistory) -> Void
     }
 
     private static let evalsha = Array("EVALSHA".utf8)
@@ -86,10 +69,10 @@ extension RedisBroker {
         return sent
     }
 
-    /// Reads `channel`'s history after `after` (at most `count` messages; 0: the position only) and calls
+    /// Reads `channel`'s history after `after` (its newest `count` messages at most; 0: the position only) and calls
     /// `completion` on `loop` once the read has joined this server's live stream, or at once with `.unavailable`.
     /// This server must have a reader of the channel (its subscription is what the read joins).
-    func fetch(_ channel: [UInt8], after: UInt64, count: Int, completion: @escaping (FetchResult) -> Void) {
+    func fetch(_ channel: [UInt8], after: UInt64, count: Int, completion: @escaping (RemoteHistory) -> Void) {
         let index = ring.shard(for: channel)
         guard history != nil, shards[index].isUp, hasReaders(channel) else {
             completion(.unavailable)
@@ -142,7 +125,7 @@ extension RedisBroker {
         if !sent { finish(id, .unavailable) }
     }
 
-    private func finish(_ id: UInt64, _ result: FetchResult) {
+    private func finish(_ id: UInt64, _ result: RemoteHistory) {
         guard let fetch = fetches.removeValue(forKey: id) else { return }
         fetch.completion(result)
     }
@@ -188,13 +171,13 @@ extension RedisBroker {
     }
 
     /// The fetch script's answer; nil when it is not one.
-    static func fetched(_ reply: UnsafeMutablePointer<redisReply>) -> FetchResult? {
+    static func fetched(_ reply: UnsafeMutablePointer<redisReply>) -> RemoteHistory? {
         guard let parts = elements(reply) else { return nil }
-        if parts.isEmpty { return FetchResult.none }
+        if parts.isEmpty { return RemoteHistory.none }
         guard parts.count == 4, let epochBytes = bytes(parts[0]), epochBytes.count == BrokerEnvelope.epochSize,
             let last = number(parts[1]), let now = number(parts[2]), let entries = elements(parts[3])
         else { return nil }
-        var history = FetchedHistory(
+        var history = RemoteHistory.Found(
             epoch: Epoch(String(decoding: epochBytes, as: UTF8.self)), last: last, now: now, messages: [])
         for entry in entries {
             // [id "<offset>-0", [field, value, ...]]
@@ -214,6 +197,8 @@ extension RedisBroker {
             guard let time, let frame else { return nil }
             history.messages.append((offset, time, frame))
         }
+        // Read newest first (so that it always reaches the last offset); kept oldest first.
+        history.messages.reverse()
         return .found(history)
     }
 }

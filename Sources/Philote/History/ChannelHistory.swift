@@ -23,9 +23,12 @@ final class ChannelHistory {
     var newer: ChannelHistory?
     unowned(unsafe) var older: ChannelHistory?
 
-    init(name: [UInt8], epoch: Epoch) {
+    /// A record whose next message gets offset `after + 1` (a copy of a shared store's channel starts where the
+    /// copy does).
+    init(name: [UInt8], epoch: Epoch, after: UInt64 = 0) {
         self.name = name
         self.epoch = epoch
+        lastOffset = after
     }
 
     var count: Int { messages.count - start }
@@ -59,6 +62,14 @@ final class ChannelHistory {
             start = 0
         }
         bytes -= cost
+    }
+
+    /// Puts `older` (oldest first, ending at offset `firstOffset - 1`) before the kept messages.
+    func prepend(_ older: [Message]) {
+        guard !older.isEmpty else { return }
+        messages.replaceSubrange(0..<start, with: older)
+        start = 0
+        for message in older { bytes += message.frame.length + HistorySettings.messageOverhead }
     }
 
     /// Drops every message; the record and its offsets stay.

@@ -42,6 +42,93 @@ final class HistoryStore: @unchecked Sendable {
         }
     }
 
+    // MARK: A copy of a shared store (Redis)
+
+    /// Keeps a message that arrived from the shared store with its position, as this server's copy of the
+    /// channel's live stream: appended when it continues the copy, or starting a new copy when it does not (the
+    /// epoch changed, or messages went by while this server was not listening: the copy forgets the older ones).
+    /// `numbered` gives the hub's publish number under the lock, as for `append`. The receiving loop only.
+    func record(
+        _ frame: SharedFrame, to channel: [UInt8], at position: StreamPosition, now: UInt64, numbered: () -> UInt64
+    ) -> UInt64 {
+        lock.withLock { _ in
+            var record = channels[channel]
+            if let existing = record, existing.epoch != position.epoch || position.offset != existing.nextOffset {
+                // A repeat of what the copy has would be a duplicate in Redis's stream: kept once.
+                if existing.epoch == position.epoch && position.offset < existing.nextOffset { return numbered() }
+                drop(existing)
+                record = nil
+            }
+            let target = record ?? makeRecord(channel, epoch: position.epoch, after: position.offset - 1)
+            change(target) {
+                if let deadline = expiry(now) { target.dropPublished(atOrBefore: deadline) }
+                target.append(frame, time: now)
+                if target.count > settings.size { target.dropOldest() }
+            }
+            move(target, to: .active)
+            let sequence = numbered()
+            evict(sparing: target)
+            return sequence
+        }
+    }
+
+    /// Joins what a fetch read from the shared store to this server's copy of `channel`. Called at or after the
+    /// point of the copy's live stream where the fetch read (its marker), so the copy continues the fetched
+    /// messages exactly: they go before what the copy has, and after it up to the fetch's last offset. When the copy
+    /// is in another epoch, the live stream has moved on since the read: the fetched messages are dropped.
+    /// `now` is this server's clock; `makeFrame` makes the stored (positioned) frame of a fetched one.
+    func merge(
+        _ fetched: RemoteHistory.Found, into channel: [UInt8], now: UInt64,
+        makeFrame: (_ frame: [UInt8], _ position: StreamPosition) -> SharedFrame?
+    ) {
+        lock.withLock { _ in
+            let record: ChannelHistory
+            if let existing = channels[channel] {
+                guard existing.epoch == fetched.epoch, existing.firstOffset <= fetched.last + 1 else { return }
+                record = existing
+            } else {
+                record = makeRecord(channel, epoch: fetched.epoch, after: fetched.last)
+            }
+            // Publish times on the shared store's clock, made local: as old here as they are there.
+            let deadline = expiry(now)
+            func message(_ entry: (offset: UInt64, time: UInt64, frame: [UInt8])) -> ChannelHistory.Message? {
+                let age = fetched.now >= entry.time ? fetched.now - entry.time : 0
+                let time = now >= age ? now - age : 0
+                if let deadline, time <= deadline { return nil }
+                let position = StreamPosition(epoch: fetched.epoch, offset: entry.offset)
+                return makeFrame(entry.frame, position).map { ChannelHistory.Message(frame: $0, time: time) }
+            }
+            change(record) {
+                // Older than the copy: only a run that ends right before its first offset (expired ones break it).
+                var older: [ChannelHistory.Message] = []
+                var expected = record.firstOffset
+                for entry in fetched.messages.reversed() where entry.offset < record.firstOffset {
+                    guard entry.offset + 1 == expected, let made = message(entry) else { break }
+                    older.append(made)
+                    expected = entry.offset
+                }
+                record.prepend(older.reversed())
+                while record.count > settings.size { record.dropOldest() }
+            }
+            if !record.isEmpty && record.list == .idle { move(record, to: .active) }
+            evict(sparing: record)
+        }
+    }
+
+    /// Forgets this server's copy of `channel` (it stopped listening to it: later messages would not reach it).
+    func forget(_ channel: [UInt8]) {
+        lock.withLock { _ in
+            if let record = channels[channel] { drop(record) }
+        }
+    }
+
+    /// Forgets the copies of every channel `matching` says (a connection to the shared store was lost).
+    func forget(where matching: ([UInt8]) -> Bool) {
+        lock.withLock { _ in
+            for (name, record) in channels where matching(name) { drop(record) }
+        }
+    }
+
     /// What a reader at `position` (nil: a reader with no position) is missing from `channel`: the kept messages
     /// after it, at most `maxBytes` of frames (but at least one), with the channel's current position and the
     /// hub's publish number (`sequence`, read under the lock). Any loop.
@@ -136,12 +223,20 @@ final class HistoryStore: @unchecked Sendable {
         if record.isEmpty && record.list == .active { move(record, to: .idle) }
     }
 
-    private func makeRecord(_ channel: [UInt8]) -> ChannelHistory {
-        let record = ChannelHistory(name: channel, epoch: .random())
+    private func makeRecord(_ channel: [UInt8], epoch: Epoch = .random(), after: UInt64 = 0) -> ChannelHistory {
+        let record = ChannelHistory(name: channel, epoch: epoch, after: after)
         channels[channel] = record
         idle.append(record)
         bytes += channel.count + HistorySettings.channelOverhead
         return record
+    }
+
+    /// Removes `record` and everything it keeps.
+    private func drop(_ record: ChannelHistory) {
+        change(record) { record.dropAll() }
+        if record.list == .active { active.remove(record) } else { idle.remove(record) }
+        channels[record.name] = nil
+        bytes -= record.name.count + HistorySettings.channelOverhead
     }
 
     /// Makes `record` the most recent of `kind`'s list.

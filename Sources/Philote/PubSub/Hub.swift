@@ -30,6 +30,12 @@ final class Hub: @unchecked Sendable {
     /// With history: makes the compressed forms of a positioned message on the sequencer, for the window sizes that
     /// readers of positions use. Set by the application before the loops start.
     var compressPositioned: ((_ json: UnsafeRawBufferPointer) -> [SharedFrame?])?
+    /// With history on Redis: the stored (positioned) frame of a message Redis kept, from its plain frame; nil
+    /// when it is not a text frame made by a server. Set by the application before the loops start.
+    var positionedFrame: (@Sendable (_ frame: [UInt8], _ position: StreamPosition) -> SharedFrame?)?
+
+    /// History is kept by Redis, and the store holds this server's copy of it (see `Replay`).
+    var historyIsCopy: Bool { history != nil && broker != nil }
 
     /// `metrics` holds each loop's counters, in loop order; `history` turns history on.
     init(loops: [EventLoop], metrics: [LoopMetrics], history settings: HistorySettings? = nil) {
@@ -59,8 +65,7 @@ final class Hub: @unchecked Sendable {
     /// Connects the broker, which must live on loop 0: each loop reports its first and last reader of a
     /// channel to it. Call before the loops start.
     func attach(_ broker: any Relay) {
-        precondition(broker.loop === loops[0])
-        precondition(history == nil, "history with Redis is refused by the configuration")
+        precondition(broker.loop === loops[Self.sequencer])
         self.broker = broker
         for outbox in outboxes { outbox.broker = broker }
         for (index, local) in locals.enumerated() {
@@ -138,6 +143,13 @@ final class Hub: @unchecked Sendable {
     @discardableResult
     private func commit(_ submission: Submission) -> Int {
         guard let history else { preconditionFailure("a submission without history") }
+        if let broker {
+            // Redis numbers it; every server, this one too, delivers it when Redis publishes it (`publishFromRedis`).
+            broker.append(submission.delivery.plain, to: submission.channel, sender: Self.senderMark(submission))
+            // An HTTP publish learns of no readers here: deliveries happen when Redis hands the message back.
+            for _ in loops { submission.tally?.report(0) }
+            return 0
+        }
         let here = Self.sequencer
         var positioned: SharedFrame?
         var positionedJSON: [UInt8] = []
@@ -167,6 +179,71 @@ final class Hub: @unchecked Sendable {
         guard let tally = submission.tally else { return delivered }
         tally.report(delivered)
         return 0
+    }
+
+    /// A message Redis numbered and published, on the sequencer (the broker's loop): this server's copy keeps it,
+    /// and every reader here gets it, but its sender (when `sender`, the mark `append` sent, is this server's).
+    func publishFromRedis(
+        _ delivery: Delivery, positioned frame: SharedFrame, json positionedJSON: UnsafeRawBufferPointer,
+        to channel: [UInt8], at position: StreamPosition, sender: UnsafeRawBufferPointer?
+    ) {
+        guard let history else { return }
+        let here = Self.sequencer
+        let number = history.record(
+            frame, to: channel, at: position, now: MonotonicClock.milliseconds(),
+            numbered: { sequence.add(1, ordering: .relaxed).newValue })
+        let full = Delivery(
+            plain: delivery.plain, compressed: delivery.variants, positioned: frame,
+            positionedCompressed: compressPositioned?(positionedJSON) ?? [])
+        let (excluded, issuer) = sender.map(Self.openSenderMark) ?? (nil, nil)
+        locals[here].deliver(full, to: channel, except: excluded, issuer: issuer, publishedAt: .max)
+        if loops.count > 1 {
+            outboxes[here].add(
+                Parcel(
+                    delivery: full, channel: channel, sequence: number, tally: nil, fromBroker: true,
+                    excluded: excluded, issuer: issuer))
+        }
+    }
+
+    /// History on Redis: asks Redis for `channel`'s history after `after` and joins it to this server's copy, then
+    /// calls `completion` on `loop` with whether Redis answered.
+    func fetch(
+        _ channel: [UInt8], after: UInt64, on loop: EventLoop, completion: @escaping @Sendable (Bool) -> Void
+    ) {
+        guard let broker, let history, let size = historySize else { return loop.execute { completion(false) } }
+        nonisolated(unsafe) let positionedFrame = positionedFrame
+        broker.loop.execute {
+            broker.fetch(channel, after: after, count: size) { result in
+                if case .found(let found) = result {
+                    history.merge(found, into: channel, now: MonotonicClock.milliseconds()) { frame, position in
+                        positionedFrame?(frame, position)
+                    }
+                }
+                let available = if case .unavailable = result { false } else { true }
+                loop.execute { completion(available) }
+            }
+        }
+    }
+
+    /// `HISTORY_SIZE`, for fetches.
+    var historySize: Int?
+
+    /// What `append` sends Redis for the sender: its subscriber's address and its issuer id (24 bytes), only ever
+    /// compared by this server (see `LocalHub.deliver`); zeros for a publish over HTTP.
+    static func senderMark(_ submission: Submission) -> [UInt8] {
+        var mark = [UInt8](repeating: 0, count: 24)
+        guard let excluded = submission.excluded, let issuer = submission.issuer else { return mark }
+        withUnsafeBytes(of: UInt(bitPattern: excluded)) { mark.replaceSubrange(0..<8, with: $0) }
+        withUnsafeBytes(of: issuer) { mark.replaceSubrange(8..<24, with: $0) }
+        return mark
+    }
+
+    static func openSenderMark(_ mark: UnsafeRawBufferPointer) -> (UnsafeMutableRawPointer?, IssuerID?) {
+        guard mark.count == 24, mark.contains(where: { $0 != 0 }) else { return (nil, nil) }
+        let address = mark.loadUnaligned(as: UInt.self)
+        var issuer = IssuerID.random()
+        withUnsafeMutableBytes(of: &issuer) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: mark[8..<24])) }
+        return (UnsafeMutableRawPointer(bitPattern: address), issuer)
     }
 
     /// What a reader at `position` (nil: none) is missing from `channel`, at most about `maxBytes` of it, read

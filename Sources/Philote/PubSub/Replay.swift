@@ -3,20 +3,32 @@
 /// the hub waits at publish number `UInt64.max`); they are in history, and the replay reads them from there. The
 /// read that reaches the channel's newest message hands the channel over to live delivery from the publish number
 /// read with it, so nothing is missed and nothing comes twice (see `HistoryStore`).
-final class Replay {
+///
+/// With history on Redis the server's store is a copy of what it has heard since it subscribed; when the copy
+/// cannot say (no record of the channel, another epoch, an offset before or after it), the channel waits for a
+/// fetch from Redis (`Hub.fetch`) that joins the copy, and is then answered from the copy. Touched on its loop only:
+/// a fetch's completion comes back there (hence `@unchecked Sendable`).
+final class Replay: @unchecked Sendable {
     private struct Pending {
         let slot: Int
         let channel: [UInt8]
-        var position: StreamPosition
+        /// The client's position; then, once answered, how far the replay has gone.
+        var position: StreamPosition?
+        var answered = false
+        /// A fetch is in flight; `fetched`: it has come back (the copy is then the answer).
+        var waiting = false
+        var fetched = false
     }
 
-    // unowned(unsafe): the connection owns the session and the subscriber, and this replay is dropped with its
-    // subscriber; the hubs live as long as the server.
+    // unowned(unsafe): the connection owns the session and the subscriber, and this replay is cancelled when its
+    // subscriber lets it go (a fetch's completion may still hold it, and then does nothing); the hubs live as long
+    // as the server.
     private unowned(unsafe) let session: Session
     private unowned(unsafe) let hub: Hub
     private unowned(unsafe) let local: LocalHub
     private unowned(unsafe) let counters: RecoveryCounters
     private var pending: [Pending] = []
+    private(set) var cancelled = false
 
     private init(session: Session, hub: Hub, local: LocalHub, counters: RecoveryCounters) {
         self.session = session
@@ -26,52 +38,103 @@ final class Replay {
     }
 
     /// Answers `requests` (each already checked: a channel `session` reads) in order, queues what fits in `budget`
-    /// bytes, and leaves a replay on the subscriber when more is to come. Right after the session subscribed, on
+    /// bytes, and leaves a replay on the subscriber while more is to come. Right after the session subscribed, on
     /// its loop.
     static func start(
         _ requests: [(slot: Int, request: RecoveryRequest)], session: Session, hub: Hub, local: LocalHub,
         counters: RecoveryCounters, budget: Int
     ) {
         let replay = Replay(session: session, hub: hub, local: local, counters: counters)
-        var budget = budget
         for (slot, request) in requests {
-            let read = hub.recover(request.channel, after: request.position, maxBytes: max(budget, 1))
-            replay.answer(request.channel, read.status, read.current)
-            guard read.status == .continues, !read.caughtUp, let current = read.current else {
-                replay.queue(read.messages, budget: &budget)
-                local.position(session, slot: slot, subscribedAt: read.sequence)
-                continue
-            }
-            replay.queue(read.messages, budget: &budget)
+            // Nothing of the channel is delivered live until its answer is sent and its replay done.
             local.position(session, slot: slot, subscribedAt: .max)
-            replay.pending.append(
-                Pending(slot: slot, channel: request.channel, position: StreamPosition(epoch: current.epoch, offset: read.through)))
+            replay.pending.append(Pending(slot: slot, channel: request.channel, position: request.position))
         }
-        if !replay.pending.isEmpty { session.subscriber.replay = replay }
+        session.subscriber.replay = replay
+        replay.refill(budget: budget)
     }
 
-    /// The connection has written enough of its queue to take about `budget` more bytes: the next messages, and
-    /// the hand-over to live delivery of each channel that has caught up. Called at the end of its flush.
+    /// The subscriber let it go (its connection is closing): a fetch that comes back later does nothing.
+    func cancel() {
+        cancelled = true
+    }
+
+    /// The connection has written enough of its queue to take about `budget` more bytes: answers, the next
+    /// messages, and the hand-over to live delivery of each channel that has caught up. Called at the start and at
+    /// the end of the connection's flushes.
     func refill(budget: Int) {
         var budget = budget
-        while budget > 0, let next = pending.first {
-            let read = hub.recover(next.channel, after: next.position, maxBytes: budget)
-            guard read.status == .continues else {
-                // Its history moved on while the connection was catching up (too slow, or dropped for memory).
-                answer(next.channel, read.status, read.current)
-                local.position(session, slot: next.slot, subscribedAt: read.sequence)
-                pending.removeFirst()
+        var index = 0
+        while index < pending.count, budget > 0 {
+            if pending[index].waiting {
+                index += 1
                 continue
             }
-            queue(read.messages, budget: &budget)
-            if read.caughtUp {
-                local.position(session, slot: next.slot, subscribedAt: read.sequence)
-                pending.removeFirst()
+            if advance(&pending[index], budget: &budget) {
+                pending.remove(at: index)
             } else {
-                pending[0].position = StreamPosition(epoch: next.position.epoch, offset: read.through)
+                index += 1
             }
         }
         if pending.isEmpty { session.subscriber.replay = nil }
+    }
+
+    /// One step for one channel; true when it is handed over to live delivery.
+    private func advance(_ item: inout Pending, budget: inout Int) -> Bool {
+        let read = hub.recover(item.channel, after: item.position, maxBytes: max(budget, 1))
+        if !item.answered {
+            if hub.historyIsCopy && !item.fetched && needsFetch(read) {
+                fetch(&item)
+                return false
+            }
+            answer(item.channel, read.status, read.current)
+            item.answered = true
+        } else if read.status != .continues {
+            // Its history moved on while the connection was catching up (too slow, or dropped for memory).
+            answer(item.channel, read.status, read.current)
+        }
+        guard read.status == .continues, let current = read.current else {
+            local.position(session, slot: item.slot, subscribedAt: read.sequence)
+            return true
+        }
+        queue(read.messages, budget: &budget)
+        if read.caughtUp {
+            local.position(session, slot: item.slot, subscribedAt: read.sequence)
+            return true
+        }
+        item.position = StreamPosition(epoch: current.epoch, offset: read.through)
+        return false
+    }
+
+    /// Whether a server whose store is a copy must ask Redis before it answers.
+    private func needsFetch(_ read: HistoryRead) -> Bool {
+        switch read.status {
+        case .continues: false
+        case .new: read.current == nil
+        case .epochChanged, .tooOld, .ahead: true
+        }
+    }
+
+    private func fetch(_ item: inout Pending) {
+        item.waiting = true
+        let channel = item.channel
+        let loop = session.subscriber.loop
+        hub.fetch(channel, after: item.position?.offset ?? 0, on: loop) { [self] available in
+            guard !cancelled, let index = pending.firstIndex(where: { $0.channel == channel && $0.waiting }) else {
+                return
+            }
+            pending[index].waiting = false
+            pending[index].fetched = true
+            if !available {
+                let current = hub.recover(channel, after: nil, maxBytes: 1).current
+                counters.count(.unavailable)
+                send(RecoveryAnswer.encode(
+                    channel: channel, outcome: "failed", reason: "history unavailable", position: current))
+                local.position(session, slot: pending[index].slot, subscribedAt: hub.currentSequence)
+                pending.remove(at: index)
+            }
+            refill(budget: session.subscriber.replayBudget)
+        }
     }
 
     private func queue(_ messages: [SharedFrame], budget: inout Int) {
@@ -96,6 +159,10 @@ final class Replay {
                 RecoveryAnswer.encode(
                     channel: channel, outcome: "failed", reason: "offset ahead of the channel", position: current)
             }
+        send(json)
+    }
+
+    private func send(_ json: [UInt8]) {
         session.subscriber.enqueue(json.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) })
     }
 }

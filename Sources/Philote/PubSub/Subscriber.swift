@@ -68,6 +68,7 @@ public final class Subscriber {
     /// The connection is closing or closed: nothing more is taken.
     func stopAccepting() {
         isAccepting = false
+        replay?.cancel()
         replay = nil
     }
 
@@ -144,12 +145,16 @@ public final class Subscriber {
         settle()
         if let replay, isAccepting, queue.queuedBytes < maxBackpressure / 2 {
             // Queued now, the frames are written by this same pass (the owner is marked dirty again).
-            replay.refill(budget: maxBackpressure / 2 - queue.queuedBytes)
+            replay.refill(budget: replayBudget)
         }
     }
 
+    /// How much more a replay may queue now: up to half of MAX_BACKPRESSURE.
+    var replayBudget: Int { max(maxBackpressure / 2 - queue.queuedBytes, 0) }
+
     /// Frees the whole queue (the connection is closed, or TLS cannot go on).
     func discardAll() {
+        replay?.cancel()
         replay = nil
         queue.removeAll()
         settle()

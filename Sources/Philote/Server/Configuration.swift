@@ -134,11 +134,6 @@ public struct Configuration: Sendable {
         config.historyTTL = try reader.duration("HISTORY_TTL") ?? config.historyTTL
         config.historyMaxMemory =
             try reader.integer("HISTORY_MAX_MEMORY", in: 65536...(1 << 40)) ?? config.historyMaxMemory
-        if config.historySize > 0 && !config.redisEndpoints.isEmpty {
-            throw ConfigurationError(
-                "HISTORY_SIZE",
-                "cannot be used with REDIS_URL yet (history is kept by each server alone so far): unset one of them")
-        }
         return config
     }
 }

@@ -52,9 +52,44 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
                 compressed: compressedVariants(message.payload, services: services))
             hub.publishFromBroker(delivery, to: channel)
         }
+        if let store = hub.history { attachHistory(store, to: broker, services: services) }
         hub.attach(broker)
         server.brokerStatus = broker.status
         services.loop.execute { broker.start() }
+    }
+
+    /// History on Redis: Redis numbers every publish, every server delivers what Redis publishes and keeps a copy
+    /// of what it heard (see `Hub.publishFromRedis`, `Replay`), and forgets a channel's copy when it stops hearing it.
+    private func attachHistory(_ store: HistoryStore, to broker: RedisBroker, services: LoopServices) {
+        hub.historySize = configuration.historySize
+        hub.positionedFrame = { frame, position in
+            frame.withUnsafeBytes { frame in
+                guard let json = BrokerEnvelope.textFramePayload(frame), json.count >= 2,
+                    json[json.count - 1] == 0x0A, json[json.count - 2] == UInt8(ascii: "}")
+                else { return nil }
+                return ServerMessageEncoder.positioned(Array(json), at: position).withUnsafeBytes {
+                    FrameWriter.frame(.text, payload: $0)
+                }
+            }
+        }
+        broker.deliverPositioned = { [unowned self] channel, message in
+            let json = ServerMessageEncoder.positioned(Array(message.payload), at: message.position)
+            let delivery = Delivery(
+                plain: SharedFrame.make(copying: message.frame, isMessage: true),
+                compressed: compressedVariants(message.payload, services: services))
+            json.withUnsafeBytes { json in
+                hub.publishFromRedis(
+                    delivery, positioned: FrameWriter.frame(.text, payload: json), json: json, to: channel,
+                    at: message.position, sender: message.origin == broker.serverID ? message.sender : nil)
+            }
+        }
+        broker.subscriptionEnded = { [unowned broker] channel, shard in
+            if let channel {
+                store.forget(channel)
+            } else {
+                store.forget { broker.ring.shard(for: $0) == shard }
+            }
+        }
     }
 
     public var connectionCount: Int { connections.current }
