@@ -62,7 +62,7 @@ extension BrokerEnvelope {
         return out
     }
 
-    static func openFetchMarker(_ bytes: UnsafeRawBufferPointer) -> (origin: ServerID, id: UInt64)? {
+    public static func openFetchMarker(_ bytes: UnsafeRawBufferPointer) -> (origin: ServerID, id: UInt64)? {
         guard bytes.count == fetchMarker.count + 16 + 8, bytes.starts(with: fetchMarker) else { return nil }
         var id: UInt64 = 0
         for byte in bytes[19...] { id = id << 8 | UInt64(byte) }
