@@ -5,6 +5,9 @@ single: 1,000 subscribers and 1 publisher on one server (no Redis), the fanout1k
 cross:  the same 1,000 subscribers on server B, the publisher on server A; A and B share one Redis.
         wsload itself is unmodified: an LD_PRELOAD shim (scripts/bench/redirect_connect.c) sends its first
         1,000 connections (the subscribers) to B and the rest (the publisher) to A.
+cross-history: the same with HISTORY_SIZE=1000 on both servers: every publish goes through the append script
+        (stream, position, publish in one step) and both servers deliver from what Redis publishes. Its
+        redis_cpu_s beside cross's is the cost of history per publish on Redis.
 
 Server B (the one that fans out) runs on CPU 0 alone; wsload, server A and redis-server share CPU 1. Each
 case runs REPS times, alternating; the medians go to stdout and, with --append, to BENCHMARKS.md.
@@ -89,13 +92,15 @@ def run_single():
         stop(server)
 
 
-def run_cross(redis_url, redis_pid, shim):
+def run_cross(redis_url, redis_pid, shim, history=False):
     env = {"REDIS_URL": redis_url, "REDIS_PREFIX": f"bench{time.monotonic_ns()}:"}
+    if history:
+        env["HISTORY_SIZE"] = "1000"
     fanning, fan_port = start_server(0, env)
     publishing, pub_port = start_server(1, env)
     try:
         before = cpu_seconds(redis_pid)
-        result = wsload(fan_port, fanning.pid, "cross", {
+        result = wsload(fan_port, fanning.pid, "cross-history" if history else "cross", {
             "LD_PRELOAD": str(shim), "REDIRECT_PORT": str(fan_port), "REDIRECT_AFTER": "1000",
             "REDIRECT_TO": str(pub_port)})
         result["redis_cpu_s"] = f"{cpu_seconds(redis_pid) - before:.2f}"
@@ -129,14 +134,17 @@ def main():
             break
         except OSError:
             time.sleep(0.05)
-    rows = {"single": [], "cross": []}
+    rows = {"single": [], "cross": [], "cross-history": []}
     load_before = open("/proc/loadavg").read().split()[:3]
     try:
         for rep in range(options.reps):
             rows["single"].append(run_single())
             rows["cross"].append(run_cross(f"redis://127.0.0.1:{redis_port}", redis.pid, shim))
+            rows["cross-history"].append(
+                run_cross(f"redis://127.0.0.1:{redis_port}", redis.pid, shim, history=True))
             print(f"rep {rep + 1}: single {rows['single'][-1]['delivered_per_s']}/s, "
-                  f"cross {rows['cross'][-1]['delivered_per_s']}/s", file=sys.stderr)
+                  f"cross {rows['cross'][-1]['delivered_per_s']}/s, "
+                  f"cross-history {rows['cross-history'][-1]['delivered_per_s']}/s", file=sys.stderr)
     finally:
         stop(redis)
     columns = ["delivered_per_s", "pub_per_s", "p50_us", "p99_us", "lost", "server_cpu_us_per_delivery",
