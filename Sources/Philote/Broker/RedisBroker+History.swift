@@ -90,13 +90,24 @@ extension RedisBroker {
         for (id, fetch) in fetches where fetch.channel == channel && !fetch.sent { sendFetch(id) }
     }
 
-    /// The subscription to `channel` ended (nil: every channel of instance `shard`, its link lost): its fetches
-    /// fail, and the hub forgets what it kept of those channels' live streams.
+
+    /// The subscription to `channel` ended (nil: every channel of instance `shard`, its link lost): the hub forgets
+    /// what it kept of those channels' live streams. A fetch of a channel that still has readers here (it is being
+    /// subscribed again) starts over once the new subscription is confirmed; every other fetch fails.
     func unsubscribed(_ channel: [UInt8]?, shard: Int) {
-        let failing = fetches.filter { $0.value.shard == shard && (channel == nil || $0.value.channel == channel) }
-        for (id, fetch) in failing {
-            fetches[id] = nil
-            fetch.completion(.unavailable)
+        let affected = fetches.filter { $0.value.shard == shard && (channel == nil || $0.value.channel == channel) }
+        for (id, fetch) in affected {
+            if channel != nil && hasReaders(fetch.channel) {
+                // Under a new id: a late reply or marker of the old sending finds nothing.
+                fetches[id] = nil
+                fetches[nextFetch] = PendingFetch(
+                    channel: fetch.channel, shard: fetch.shard, after: fetch.after, count: fetch.count,
+                    completion: fetch.completion)
+                nextFetch += 1
+            } else {
+                fetches[id] = nil
+                fetch.completion(.unavailable)
+            }
         }
         subscriptionEnded?(channel, shard)
     }
