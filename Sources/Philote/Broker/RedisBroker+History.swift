@@ -18,7 +18,8 @@ extension RedisBroker {
         var result: RemoteHistory?
         var markerSeen = false
         var sent = false
-        let completion: (RemoteHistory) -> Void
+        /// Everyone waiting for it: fetches of one channel that start no later than this one share it.
+        var completions: [(RemoteHistory) -> Void]
     }
 
     private static let evalsha = Array("EVALSHA".utf8)
@@ -78,10 +79,15 @@ extension RedisBroker {
             completion(.unavailable)
             return
         }
+        // Many clients recovering one channel at once (a deploy) share one read.
+        if let (id, _) = fetches.first(where: { $0.value.channel == channel && $0.value.after <= after }) {
+            fetches[id]?.completions.append(completion)
+            return
+        }
         let id = nextFetch
         nextFetch += 1
         fetches[id] = PendingFetch(
-            channel: channel, shard: index, after: after, count: count, completion: completion)
+            channel: channel, shard: index, after: after, count: count, completions: [completion])
         if shards[index].isSubscribed(channel) { sendFetch(id) }
     }
 
@@ -102,11 +108,11 @@ extension RedisBroker {
                 fetches[id] = nil
                 fetches[nextFetch] = PendingFetch(
                     channel: fetch.channel, shard: fetch.shard, after: fetch.after, count: fetch.count,
-                    completion: fetch.completion)
+                    completions: fetch.completions)
                 nextFetch += 1
             } else {
                 fetches[id] = nil
-                fetch.completion(.unavailable)
+                for completion in fetch.completions { completion(.unavailable) }
             }
         }
         subscriptionEnded?(channel, shard)
@@ -138,7 +144,7 @@ extension RedisBroker {
 
     private func finish(_ id: UInt64, _ result: RemoteHistory) {
         guard let fetch = fetches.removeValue(forKey: id) else { return }
-        fetch.completion(result)
+        for completion in fetch.completions { completion(result) }
     }
 
     /// A positioned publish or a fetch marker from a subscribing link.
