@@ -94,7 +94,7 @@ extension Hub {
         _ channel: [UInt8], after: UInt64, on loop: EventLoop, completion: @escaping @Sendable (Bool) -> Void
     ) {
         guard let broker, let history, let size = historySize else { return loop.execute { completion(false) } }
-        nonisolated(unsafe) let positionedFrame = positionedFrame
+        let positionedFrame = positionedFrame
         broker.loop.execute {
             broker.fetch(channel, after: after, count: size) { result in
                 if case .found(let found) = result {
