@@ -65,14 +65,29 @@ final class Replay: @unchecked Sendable {
     func refill(budget: Int) {
         var budget = budget
         var index = 0
+        // Answers go in the order the `since`s were given: behind a channel still waiting for its fetch, the
+        // others may start theirs, but wait for their answers.
+        var blocked = false
         while index < pending.count, budget > 0 {
             if pending[index].waiting {
+                blocked = true
+                index += 1
+                continue
+            }
+            if blocked && !pending[index].answered {
+                if hub.historyIsCopy && !pending[index].fetched
+                    && needsFetch(hub.recover(pending[index].channel, after: pending[index].position, maxBytes: 1))
+                {
+                    fetch(&pending[index])
+                }
                 index += 1
                 continue
             }
             if advance(&pending[index], budget: &budget) {
                 pending.remove(at: index)
             } else {
+                // It may have just started its fetch.
+                blocked = blocked || pending[index].waiting
                 index += 1
             }
         }
