@@ -260,7 +260,6 @@ private func refused(_ reason: String, _ channel: String? = nil) -> Parsed {
         #expect(Delivery.variant(windowBits: 0, positioned: true) == 16)
         #expect(Delivery.variant(windowBits: 9, positioned: true) == 25)
         #expect(Delivery.variant(windowBits: 15, positioned: true) == 31)
-        #expect(Delivery.positionedPlain == 16)
     }
 
     /// Which frame each kind of reader gets, and what it falls back to when its variant was not made.
@@ -308,12 +307,34 @@ private func refused(_ reason: String, _ channel: String? = nil) -> Parsed {
         #expect(taken(history, 16) === positioned)
         #expect(taken(history, 31) === p15)
         for variant: UInt8 in [17, 24, 25, 30] { #expect(taken(history, variant) === positioned, "variant \(variant)") }
-        for variant: UInt8 in [32, 40, 255] { #expect(taken(history, variant) === plain, "variant \(variant)") }
+        // Past 31 no reader's variant goes (window bits stop at 15): such a number still gets the positioned frame.
+        for variant: UInt8 in [32, 40, 255] { #expect(taken(history, variant) === positioned, "variant \(variant)") }
 
         // History without any compressed frames (compression off).
         let bare = Delivery(plain: plain, compressed: [], positioned: positioned, positionedCompressed: [])
         #expect(bare.positioned === positioned)
         for variant: UInt8 in 0...15 { #expect(taken(bare, variant) === plain, "variant \(variant)") }
         for variant: UInt8 in 16...31 { #expect(taken(bare, variant) === positioned, "variant \(variant)") }
+    }
+
+    /// The frame written in place is the positioned JSON in a text frame, byte for byte, across the header sizes.
+    @Test func positionedFrameInPlace() {
+        let epoch = Epoch("0123456789ab")
+        for dataLength in [0, 1, 60, 100, 70_000] {
+            let data = [UInt8](repeating: UInt8(ascii: "x"), count: dataLength)
+            let json = Array("room".utf8).withUnsafeBytes { channel in
+                data.withUnsafeBytes { ServerMessageEncoder.encode(issuer: "i", channel: channel, data: $0) }
+            }
+            for offset: UInt64 in [1, 9, 10, 99, 12_345, UInt64(Int64.max)] {
+                let position = StreamPosition(epoch: epoch, offset: offset)
+                let expected = ServerMessageEncoder.positioned(json, at: position).withUnsafeBytes {
+                    FrameWriter.frame(.text, payload: $0)
+                }
+                let made = ServerMessageEncoder.positionedFrame(json, at: position)
+                #expect(Array(made.buffer) == Array(expected.buffer), "data \(dataLength), offset \(offset)")
+                #expect(made.isMessage)
+                #expect(Array(ServerMessageEncoder.payload(of: made)) == ServerMessageEncoder.positioned(json, at: position))
+            }
+        }
     }
 }

@@ -5,8 +5,12 @@
 /// compressed forms.
 struct Delivery: @unchecked Sendable {
     let plain: SharedFrame
-    /// Indexed by variant (see `variant(windowBits:positioned:)`); empty when there is only the plain frame.
-    let variants: [SharedFrame?]
+    /// Indexed by window bits; empty when no subscriber compresses or the message is short.
+    let compressed: [SharedFrame?]
+    /// With history: the frame readers of positions get (what history keeps), and its compressed forms by window
+    /// bits (usually none: only when such readers compress).
+    let positioned: SharedFrame?
+    let positionedCompressed: [SharedFrame?]
 
     /// The variant a reader needs: its deflate window bits (0: none), plus 16 when it gets positions.
     @inline(__always)
@@ -14,31 +18,32 @@ struct Delivery: @unchecked Sendable {
         windowBits | (positioned ? 16 : 0)
     }
 
-    static let positionedPlain = 16
-
-    init(plain: SharedFrame, compressed: [SharedFrame?] = []) {
+    init(
+        plain: SharedFrame, compressed: [SharedFrame?] = [], positioned: SharedFrame? = nil,
+        positionedCompressed: [SharedFrame?] = []
+    ) {
         self.plain = plain
-        variants = compressed
+        self.compressed = compressed
+        self.positioned = positioned
+        self.positionedCompressed = positionedCompressed
     }
 
-    /// A publish on a channel with history: `compressed` and `positionedCompressed` are indexed by window bits.
-    init(plain: SharedFrame, compressed: [SharedFrame?], positioned: SharedFrame, positionedCompressed: [SharedFrame?]) {
-        self.plain = plain
-        var variants = [SharedFrame?](repeating: nil, count: 32)
-        for (bits, frame) in compressed.enumerated() { variants[bits] = frame }
-        variants[Self.positionedPlain] = positioned
-        for (bits, frame) in positionedCompressed.enumerated() where bits > 0 { variants[16 + bits] = frame }
-        self.variants = variants
+    /// The bytes of every frame it holds, the plain one included.
+    var length: Int {
+        var bytes = plain.length + (positioned?.length ?? 0)
+        for case let frame? in compressed { bytes += frame.length }
+        for case let frame? in positionedCompressed { bytes += frame.length }
+        return bytes
     }
-
-    /// The positioned frame (what history keeps); nil on a channel without history.
-    var positioned: SharedFrame? { variants.count > Self.positionedPlain ? variants[Self.positionedPlain] : nil }
 
     /// Keeps every frame of this publish alive until `loop`'s flush pass ends, so that the subscribers on
     /// that loop can queue them without a reference count each (`Subscriber.send(heldFrame:)`).
     func keepAlive(on loop: EventLoop) {
         loop.keepAlive(plain)
-        for case let frame? in variants { loop.keepAlive(frame) }
+        for case let frame? in compressed { loop.keepAlive(frame) }
+        guard let positioned else { return }
+        loop.keepAlive(positioned)
+        for case let frame? in positionedCompressed { loop.keepAlive(frame) }
     }
 
     /// The frame for a reader of `variant`. A variant nobody needed when this was published falls back: a
@@ -47,9 +52,18 @@ struct Delivery: @unchecked Sendable {
     /// delivery is.
     @inline(__always)
     func frame(forVariant variant: UInt8) -> Unmanaged<SharedFrame> {
-        if variant == 0 || Int(variant) >= variants.count { return Unmanaged.passUnretained(plain) }
-        if let frame = variants[Int(variant)] { return Unmanaged.passUnretained(frame) }
-        if variant > 16, let frame = variants[Self.positionedPlain] { return Unmanaged.passUnretained(frame) }
-        return Unmanaged.passUnretained(plain)
+        if variant == 0 { return Unmanaged.passUnretained(plain) }
+        if variant < 16 {
+            guard Int(variant) < compressed.count, let frame = compressed[Int(variant)] else {
+                return Unmanaged.passUnretained(plain)
+            }
+            return Unmanaged.passUnretained(frame)
+        }
+        guard let positioned else { return Unmanaged.passUnretained(plain) }
+        let bits = Int(variant - 16)
+        if bits > 0 && bits < positionedCompressed.count, let frame = positionedCompressed[bits] {
+            return Unmanaged.passUnretained(frame)
+        }
+        return Unmanaged.passUnretained(positioned)
     }
 }

@@ -35,22 +35,19 @@ extension Hub {
         }
         let here = Self.sequencer
         var positioned: SharedFrame?
-        var positionedJSON: [UInt8] = []
         let (_, number) = history.append(
             to: submission.channel, now: MonotonicClock.milliseconds(),
             numbered: { sequence.add(1, ordering: .relaxed).newValue },
             frame: { position in
-                positionedJSON = ServerMessageEncoder.positioned(submission.json, at: position)
-                let frame = positionedJSON.withUnsafeBytes { FrameWriter.frame(.text, payload: $0) }
+                let frame = ServerMessageEncoder.positionedFrame(submission.json, at: position)
                 positioned = frame
                 return frame
             })
+        let frame = positioned!
         // Compressed outside the lock: readers recovering on other loops wait for the append alone.
-        let delivery = positionedJSON.withUnsafeBytes { positionedJSON in
-            Delivery(
-                plain: submission.delivery.plain, compressed: submission.delivery.variants, positioned: positioned!,
-                positionedCompressed: compressPositioned?(positionedJSON) ?? [])
-        }
+        let delivery = Delivery(
+            plain: submission.delivery.plain, compressed: submission.delivery.compressed, positioned: frame,
+            positionedCompressed: compressPositioned?(ServerMessageEncoder.payload(of: frame)) ?? [])
         let delivered = locals[here].deliver(
             delivery, to: submission.channel, except: submission.excluded, issuer: submission.issuer, publishedAt: .max)
         if loops.count > 1 {
@@ -76,7 +73,7 @@ extension Hub {
             frame, to: channel, at: position, now: MonotonicClock.milliseconds(),
             numbered: { sequence.add(1, ordering: .relaxed).newValue })
         let full = Delivery(
-            plain: delivery.plain, compressed: delivery.variants, positioned: frame,
+            plain: delivery.plain, compressed: delivery.compressed, positioned: frame,
             positionedCompressed: compressPositioned?(positionedJSON) ?? [])
         let (excluded, issuer) = sender.map(Self.openSenderMark) ?? (nil, nil)
         locals[here].deliver(full, to: channel, except: excluded, issuer: issuer, publishedAt: .max)

@@ -16,7 +16,7 @@ struct Parcel: @unchecked Sendable {
     /// the parcel and the frames' headers.
     var cost: Int {
         var bytes = 128 + channel.count + delivery.plain.length
-        for case let frame? in delivery.variants { bytes += frame.length }
+        bytes += delivery.length - delivery.plain.length
         return bytes
     }
 }

@@ -54,4 +54,56 @@ public enum ServerMessageEncoder {
         out.append(contentsOf: "}\n".utf8)
         return out
     }
+
+    /// The positioned message as a whole text frame, written in place (one allocation, on the path of every publish
+    /// with history); `payload` gives its JSON text, for compressing.
+    static func positionedFrame(_ json: [UInt8], at position: StreamPosition) -> SharedFrame {
+        var digits = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+            UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+            UInt8(0))
+        return withUnsafeMutableBytes(of: &digits) { digits in
+            var value = position.offset
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+                count += 1
+            } while value > 0
+            var epoch = position.epoch.text
+            return epoch.withUTF8 { epoch in
+                let body = json.count - 2
+                let length = body + epochKey.count + epoch.count + offsetKey.count + count + 2
+                let frame = SharedFrame.make(
+                    length: FrameWriter.headerLength(payloadLength: length) + length, isMessage: true)
+                var at = frame.bytes + FrameWriter.writeHeader(to: frame.bytes, opcode: .text, payloadLength: length)
+                func put(_ bytes: UnsafeRawBufferPointer) {
+                    guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+                    at.copyMemory(from: base, byteCount: bytes.count)
+                    at += bytes.count
+                }
+                json.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[..<body])) }
+                epochKey.withUnsafeBytes { put($0) }
+                put(UnsafeRawBufferPointer(epoch))
+                offsetKey.withUnsafeBytes { put($0) }
+                put(UnsafeRawBufferPointer(rebasing: digits[(20 - count)...]))
+                closing.withUnsafeBytes { put($0) }
+                return frame
+            }
+        }
+    }
+
+    /// The JSON text of a frame `positionedFrame` made.
+    static func payload(of frame: SharedFrame) -> UnsafeRawBufferPointer {
+        let header: Int =
+            switch frame.buffer[1] & 0x7F {
+            case 126: 4
+            case 127: 10
+            default: 2
+            }
+        return UnsafeRawBufferPointer(rebasing: frame.buffer[header...])
+    }
+
+    private static let epochKey = Array(#","epoch":""#.utf8)
+    private static let offsetKey = Array(#"","offset":"#.utf8)
+    private static let closing = Array("}\n".utf8)
 }

@@ -11,7 +11,7 @@ struct Submission: @unchecked Sendable {
 
     var cost: Int {
         var bytes = 128 + json.count + channel.count + delivery.plain.length
-        for case let frame? in delivery.variants { bytes += frame.length }
+        bytes += delivery.length - delivery.plain.length
         return bytes
     }
 }
