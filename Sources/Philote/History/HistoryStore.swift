@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Every channel's history: its epoch, last offset and newest messages, within `HISTORY_SIZE` per channel,
 /// `HISTORY_TTL` and `HISTORY_MAX_MEMORY`.
 ///
@@ -9,7 +7,9 @@ import Synchronization
 /// it read (see `Hub`), which is what lets recovery hand over to live delivery with no gap and no duplicate.
 final class HistoryStore: @unchecked Sendable {
     private let settings: HistorySettings
-    private let lock = Mutex(())
+    /// A pthread mutex rather than Swift's `Mutex`, whose contended wait ThreadSanitizer cannot see (see
+    /// `PThreadLock`).
+    private let lock = PThreadLock()
     private var channels: [[UInt8]: ChannelHistory] = [:]
     private var active = ChannelList(.active)
     private var idle = ChannelList(.idle)
@@ -27,7 +27,7 @@ final class HistoryStore: @unchecked Sendable {
     func append(
         to channel: [UInt8], now: UInt64, numbered: () -> UInt64, frame: (StreamPosition) -> SharedFrame
     ) -> (position: StreamPosition, sequence: UInt64) {
-        lock.withLock { _ in
+        lock.withLock {
             let record = channels[channel] ?? makeRecord(channel)
             let position = StreamPosition(epoch: record.epoch, offset: record.nextOffset)
             change(record) {
@@ -51,7 +51,7 @@ final class HistoryStore: @unchecked Sendable {
     func record(
         _ frame: SharedFrame, to channel: [UInt8], at position: StreamPosition, now: UInt64, numbered: () -> UInt64
     ) -> UInt64 {
-        lock.withLock { _ in
+        lock.withLock {
             var record = channels[channel]
             if let existing = record, existing.epoch != position.epoch || position.offset != existing.nextOffset {
                 // A repeat of what the copy has would be a duplicate in Redis's stream: kept once.
@@ -81,7 +81,7 @@ final class HistoryStore: @unchecked Sendable {
         _ fetched: RemoteHistory.Found, into channel: [UInt8], now: UInt64,
         makeFrame: (_ frame: [UInt8], _ position: StreamPosition) -> SharedFrame?
     ) {
-        lock.withLock { _ in
+        lock.withLock {
             let record: ChannelHistory
             if let existing = channels[channel] {
                 guard existing.epoch == fetched.epoch, existing.firstOffset <= fetched.last + 1 else { return }
@@ -117,14 +117,14 @@ final class HistoryStore: @unchecked Sendable {
 
     /// Forgets this server's copy of `channel` (it stopped listening to it: later messages would not reach it).
     func forget(_ channel: [UInt8]) {
-        lock.withLock { _ in
+        lock.withLock {
             if let record = channels[channel] { drop(record) }
         }
     }
 
     /// Forgets the copies of every channel `matching` says (a connection to the shared store was lost).
     func forget(where matching: ([UInt8]) -> Bool) {
-        lock.withLock { _ in
+        lock.withLock {
             for (name, record) in channels where matching(name) { drop(record) }
         }
     }
@@ -135,7 +135,7 @@ final class HistoryStore: @unchecked Sendable {
     func read(
         _ channel: [UInt8], after position: StreamPosition?, maxBytes: Int, now: UInt64, sequence: () -> UInt64
     ) -> HistoryRead {
-        lock.withLock { _ in
+        lock.withLock {
             let number = sequence()
             func answer(_ status: HistoryRead.Status, _ current: StreamPosition?) -> HistoryRead {
                 HistoryRead(
@@ -169,7 +169,7 @@ final class HistoryStore: @unchecked Sendable {
     /// Up to `limit` kept messages of `channel` after `offset`, oldest first, with the channel's position and its
     /// oldest kept offset (for `GET /api/history`). Any loop.
     func page(_ channel: [UInt8], after offset: UInt64, limit: Int, now: UInt64) -> HistoryPage {
-        lock.withLock { _ in
+        lock.withLock {
             guard let record = channels[channel] else { return HistoryPage(current: nil, oldest: 1, messages: []) }
             expire(record, now: now)
             var messages: [SharedFrame] = []
@@ -188,7 +188,7 @@ final class HistoryStore: @unchecked Sendable {
     /// first; stops at the first channel with a live message, so it costs what it drops. The appending loop, on a
     /// timer.
     func sweep(now: UInt64) {
-        lock.withLock { _ in
+        lock.withLock {
             guard let deadline = expiry(now) else { return }
             while let oldest = active.oldest, let newest = oldest.newestTime, newest <= deadline {
                 change(oldest) { oldest.dropAll() }
@@ -199,7 +199,7 @@ final class HistoryStore: @unchecked Sendable {
 
     /// Channels with a record, messages kept, and the bytes they cost (for `/metrics`).
     func statistics() -> HistoryStatistics {
-        lock.withLock { _ in HistoryStatistics(channels: channels.count, messages: kept, bytes: bytes) }
+        lock.withLock { HistoryStatistics(channels: channels.count, messages: kept, bytes: bytes) }
     }
 
     // MARK: Under the lock

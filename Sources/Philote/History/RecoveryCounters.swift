@@ -5,7 +5,7 @@ import Synchronization
 /// delivered message, so a lock costs nothing that matters.
 final class RecoveryCounters: Sendable {
     /// In `outcomes` order.
-    private let answers = Mutex<[UInt64]>(Array(repeating: 0, count: 6))
+    private let answers = PThreadMutex<[UInt64]>(Array(repeating: 0, count: 6))
     private let replayedMessages = Atomic<UInt64>(0)
 
     /// The label values of the answers, in the order `answered` lists them.
