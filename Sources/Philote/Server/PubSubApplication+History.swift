@@ -1,6 +1,68 @@
-/// `GET /api/history`: a page of one channel's history for backends that catch up or audit (README "History and
-/// recovery").
+/// History and recovery (README "History and recovery"): the answers to an upgrade's `since` parameters, history
+/// on Redis, and `GET /api/history`, a page of one channel's history for backends that catch up or audit.
 extension PubSubApplication {
+    /// Answers the upgrade's `since` parameters: errors for those that cannot be used, then recovery (`Replay`).
+    func recover(_ session: Session, connection: Connection) {
+        let requests = session.recovery
+        session.recovery = []
+        var accepted: [(slot: Int, request: RecoveryRequest)] = []
+        for result in requests {
+            switch result {
+            case .failure(let invalid):
+                reply(connection, error: "invalid since: \(invalid.reason)", channel: invalid.channel)
+            case .success(let request):
+                guard let slot = session.permissions.read.firstIndex(of: request.channel) else {
+                    reply(connection, error: "read not permitted", channel: request.channel)
+                    continue
+                }
+                guard hub.history != nil else {
+                    let answer = RecoveryAnswer.encode(
+                        channel: request.channel, outcome: "failed", reason: "history off", position: nil,
+                        withPosition: false)
+                    answer.withUnsafeBytes { connection.send(.text, $0) }
+                    continue
+                }
+                accepted.append((slot, request))
+            }
+        }
+        guard !accepted.isEmpty else { return }
+        session.positioned = true
+        positionedCompressionUsage.add(connection.deflateWindowBits, 1)
+        Replay.start(
+            accepted, session: session, hub: hub, local: hub.local(connection.loop), counters: recoveryCounters,
+            budget: configuration.maxBackpressure / 2)
+    }
+
+    /// History on Redis: Redis numbers every publish, every server delivers what Redis publishes and keeps a copy
+    /// of what it heard (see `Hub.publishFromRedis`, `Replay`), and forgets a channel's copy when it stops hearing it.
+    func attachHistory(_ store: HistoryStore, to broker: RedisBroker, services: LoopServices) {
+        hub.historySize = configuration.historySize
+        hub.positionedFrame = { frame, position in
+            frame.withUnsafeBytes { frame in
+                guard let json = BrokerEnvelope.textFramePayload(frame), json.count >= 2,
+                    json[json.count - 1] == 0x0A, json[json.count - 2] == UInt8(ascii: "}")
+                else { return nil }
+                return ServerMessageEncoder.positionedFrame(Array(json), at: position)
+            }
+        }
+        broker.deliverPositioned = { [unowned self] channel, message in
+            let positioned = ServerMessageEncoder.positionedFrame(Array(message.payload), at: message.position)
+            let delivery = Delivery(
+                plain: SharedFrame.make(copying: message.frame, isMessage: true),
+                compressed: compressedVariants(message.payload, services: services))
+            hub.publishFromRedis(
+                delivery, positioned: positioned, json: ServerMessageEncoder.payload(of: positioned), to: channel,
+                at: message.position, sender: message.origin == broker.serverID ? message.sender : nil)
+        }
+        broker.subscriptionEnded = { [unowned broker] channel, shard in
+            if let channel {
+                store.forget(channel)
+            } else {
+                store.forget { broker.ring.shard(for: $0) == shard }
+            }
+        }
+    }
+
     static let historyPageDefault = 100
     static let historyPageMax = 1000
 

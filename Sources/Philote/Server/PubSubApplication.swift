@@ -14,7 +14,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     weak var server: Server?
     private let compressionUsage = CompressionUsage()
     /// The same for connections that get positioned frames of some channel (history on).
-    private let positionedCompressionUsage = CompressionUsage()
+    let positionedCompressionUsage = CompressionUsage()
     let recoveryCounters = RecoveryCounters()
     let startedAt = MonotonicClock.milliseconds()
 
@@ -58,40 +58,6 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         services.loop.execute { broker.start() }
     }
 
-    /// History on Redis: Redis numbers every publish, every server delivers what Redis publishes and keeps a copy
-    /// of what it heard (see `Hub.publishFromRedis`, `Replay`), and forgets a channel's copy when it stops hearing it.
-    private func attachHistory(_ store: HistoryStore, to broker: RedisBroker, services: LoopServices) {
-        hub.historySize = configuration.historySize
-        hub.positionedFrame = { frame, position in
-            frame.withUnsafeBytes { frame in
-                guard let json = BrokerEnvelope.textFramePayload(frame), json.count >= 2,
-                    json[json.count - 1] == 0x0A, json[json.count - 2] == UInt8(ascii: "}")
-                else { return nil }
-                return ServerMessageEncoder.positioned(Array(json), at: position).withUnsafeBytes {
-                    FrameWriter.frame(.text, payload: $0)
-                }
-            }
-        }
-        broker.deliverPositioned = { [unowned self] channel, message in
-            let json = ServerMessageEncoder.positioned(Array(message.payload), at: message.position)
-            let delivery = Delivery(
-                plain: SharedFrame.make(copying: message.frame, isMessage: true),
-                compressed: compressedVariants(message.payload, services: services))
-            json.withUnsafeBytes { json in
-                hub.publishFromRedis(
-                    delivery, positioned: FrameWriter.frame(.text, payload: json), json: json, to: channel,
-                    at: message.position, sender: message.origin == broker.serverID ? message.sender : nil)
-            }
-        }
-        broker.subscriptionEnded = { [unowned broker] channel, shard in
-            if let channel {
-                store.forget(channel)
-            } else {
-                store.forget { broker.ring.shard(for: $0) == shard }
-            }
-        }
-    }
-
     public var connectionCount: Int { connections.current }
 
     // MARK: Admission
@@ -130,38 +96,6 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         hub.local(connection.loop).subscribe(session, sequence: hub.currentSequence)
         if !session.permissions.read.isEmpty { compressionUsage.add(connection.deflateWindowBits, 1) }
         if !session.recovery.isEmpty { recover(session, connection: connection) }
-    }
-
-    /// Answers the upgrade's `since` parameters: errors for those that cannot be used, then recovery (`Replay`).
-    private func recover(_ session: Session, connection: Connection) {
-        let requests = session.recovery
-        session.recovery = []
-        var accepted: [(slot: Int, request: RecoveryRequest)] = []
-        for result in requests {
-            switch result {
-            case .failure(let invalid):
-                reply(connection, error: "invalid since: \(invalid.reason)", channel: invalid.channel)
-            case .success(let request):
-                guard let slot = session.permissions.read.firstIndex(of: request.channel) else {
-                    reply(connection, error: "read not permitted", channel: request.channel)
-                    continue
-                }
-                guard hub.history != nil else {
-                    let answer = RecoveryAnswer.encode(
-                        channel: request.channel, outcome: "failed", reason: "history off", position: nil,
-                        withPosition: false)
-                    answer.withUnsafeBytes { connection.send(.text, $0) }
-                    continue
-                }
-                accepted.append((slot, request))
-            }
-        }
-        guard !accepted.isEmpty else { return }
-        session.positioned = true
-        positionedCompressionUsage.add(connection.deflateWindowBits, 1)
-        Replay.start(
-            accepted, session: session, hub: hub, local: hub.local(connection.loop), counters: recoveryCounters,
-            budget: configuration.maxBackpressure / 2)
     }
 
     public func closed(_ connection: Connection) {
@@ -226,7 +160,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     }
 
     /// `{"error":"<reason>"[,"channel":"<name>"]}` + `\n` to the sender; the connection stays open.
-    private func reply(_ connection: Connection, error: String, channel: [UInt8]?) {
+    func reply(_ connection: Connection, error: String, channel: [UInt8]?) {
         var out: [UInt8] = Array(#"{"error":"#.utf8)
         out.append(contentsOf: JSONStringEncoder.quoted(error).utf8)
         if let channel {
