@@ -31,6 +31,40 @@ table=$(python3 "$shared/bench/summarize.py" "$out")
 } >> "$root/BENCHMARKS.md"
 echo "bench: appended to BENCHMARKS.md (raw lines in $out)"
 
+# Fan-out with history on (HISTORY_SIZE=1000) beside the same binary without it above (issue 15's bar: at least 0.9;
+# BENCH_HISTORY=0 skips it; about a minute per repetition). `make bench-history` alternates the two for a closer
+# comparison.
+if [ "${BENCH_HISTORY:-1}" = 1 ] && [ "${TLS:-0}" != 1 ]; then
+    SERVERS=philote TESTS="fanout1k fanout10k" EXTRA_ENV="$EXTRA_ENV HISTORY_SIZE=1000" \
+        "$shared/bench/compare.sh" "${out%.txt}-history.txt" | tail -n 3
+    history_table=$(python3 - "$out" "${out%.txt}-history.txt" <<'EOF_PY'
+import collections, statistics, sys
+def medians(path):
+    rows = collections.defaultdict(list)
+    for line in open(path):
+        if "RESULT" not in line or line.startswith("#"):
+            continue
+        kv = dict(t.split("=", 1) for t in line.split() if "=" in t)
+        if kv.get("server") == "philote" and kv.get("tls", "0") == "0":
+            rows[kv["test"]].append(float(kv["delivered_per_s"]))
+    return {test: statistics.median(values) for test, values in rows.items()}
+off, on = medians(sys.argv[1]), medians(sys.argv[2])
+print("| test | history off delivered/s | HISTORY_SIZE=1000 delivered/s | ratio |")
+print("|---|---|---|---|")
+for test in sorted(on):
+    if test in off:
+        print(f"| {test} | {off[test]:.0f} | {on[test]:.0f} | {on[test] / off[test]:.3f} |")
+EOF_PY
+)
+    {
+        echo
+        echo "### History on beside history off ($(git -C "$root" log -1 --format=%h), same run)"
+        echo
+        echo "$history_table"
+    } >> "$root/BENCHMARKS.md"
+    echo "bench: history section appended (raw lines in ${out%.txt}-history.txt)"
+fi
+
 # wss:// with each record layer (issue 12): fan-out and idle memory beside the plain figures above (BENCH_TLS=0
 # skips it; about 4 minutes).
 [ "${BENCH_TLS:-1}" = 1 ] || exit 0
