@@ -34,13 +34,16 @@ enum ReferenceSince {
         if epoch.isEmpty && offset.isEmpty { return .success(RecoveryRequest(channel: channel, position: nil)) }
         if epoch.isEmpty || offset.isEmpty { return refuse(badPair) }
         if epoch.count > 32 || !epoch.allSatisfy(isEpochCharacter) { return refuse(badEpoch) }
-        // At most 19 digits (2^63 has 19), compared as text with 2^63 - 1 once the lengths are made equal.
+        // Digits only; leading zeros allowed (README: "a decimal number below 2^63"), then at most 19 significant
+        // digits (2^63 has 19), compared as text with 2^63 - 1 once the lengths are made equal.
         let limit = Array("9223372036854775807".utf8)
-        guard offset.count <= 19, offset.allSatisfy({ (0x30...0x39).contains($0) }) else { return refuse(badOffset) }
-        let padded = [UInt8](repeating: 0x30, count: 19 - offset.count) + offset
+        guard offset.allSatisfy({ (0x30...0x39).contains($0) }) else { return refuse(badOffset) }
+        let significant = Array(offset.drop { $0 == 0x30 })
+        guard significant.count <= 19 else { return refuse(badOffset) }
+        let padded = [UInt8](repeating: 0x30, count: 19 - significant.count) + significant
         if limit.lexicographicallyPrecedes(padded) { return refuse(badOffset) }
         var number: UInt64 = 0
-        for digit in offset { number = number * 10 + UInt64(digit - 0x30) }
+        for digit in significant { number = number * 10 + UInt64(digit - 0x30) }
         let position = StreamPosition(epoch: Epoch(String(decoding: epoch, as: UTF8.self)), offset: number)
         return .success(RecoveryRequest(channel: channel, position: position))
     }
