@@ -330,7 +330,7 @@ private func refused(_ reason: String, _ channel: String? = nil) -> Parsed {
                 let expected = ServerMessageEncoder.positioned(json, at: position).withUnsafeBytes {
                     FrameWriter.frame(.text, payload: $0)
                 }
-                let made = ServerMessageEncoder.positionedFrame(json, at: position)
+                let made = json.withUnsafeBytes { ServerMessageEncoder.positionedFrame($0, at: position) }
                 #expect(Array(made.buffer) == Array(expected.buffer), "data \(dataLength), offset \(offset)")
                 #expect(made.isMessage)
                 #expect(Array(ServerMessageEncoder.payload(of: made)) == ServerMessageEncoder.positioned(json, at: position))

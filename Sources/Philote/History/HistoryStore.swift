@@ -85,6 +85,8 @@ final class HistoryStore: @unchecked Sendable {
             let record: ChannelHistory
             if let existing = channels[channel] {
                 guard existing.epoch == fetched.epoch, existing.firstOffset <= fetched.last + 1 else { return }
+                // Nothing older than the copy (several recoveries sharing one fetch merge it once each).
+                guard let oldest = fetched.messages.first, oldest.offset < existing.firstOffset else { return }
                 record = existing
             } else {
                 record = makeRecord(channel, epoch: fetched.epoch, after: fetched.last)

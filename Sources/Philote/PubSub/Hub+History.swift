@@ -39,7 +39,7 @@ extension Hub {
             to: submission.channel, now: MonotonicClock.milliseconds(),
             numbered: { sequence.add(1, ordering: .relaxed).newValue },
             frame: { position in
-                let frame = ServerMessageEncoder.positionedFrame(submission.json, at: position)
+                let frame = submission.json.withUnsafeBytes { ServerMessageEncoder.positionedFrame($0, at: position) }
                 positioned = frame
                 return frame
             })
@@ -119,8 +119,7 @@ extension Hub {
     static func openSenderMark(_ mark: UnsafeRawBufferPointer) -> (UnsafeMutableRawPointer?, IssuerID?) {
         guard mark.count == 24, mark.contains(where: { $0 != 0 }) else { return (nil, nil) }
         let address = mark.loadUnaligned(as: UInt.self)
-        var issuer = IssuerID.random()
-        withUnsafeMutableBytes(of: &issuer) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: mark[8..<24])) }
+        let issuer = IssuerID(bytes: UnsafeRawBufferPointer(rebasing: mark[8..<24]))
         return (UnsafeMutableRawPointer(bitPattern: address), issuer)
     }
 

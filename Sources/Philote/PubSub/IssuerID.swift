@@ -33,3 +33,13 @@ public struct IssuerID: Equatable, Sendable {
         }
     }
 }
+
+// In an extension, so that the memberwise initialiser `random` uses stays.
+extension IssuerID {
+    /// The 16 bytes of an id as they lie in memory (the hub's sender mark carries them through Redis).
+    init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == 16)
+        self.init(high: 0, low: 0)
+        withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: bytes) }
+    }
+}

@@ -41,23 +41,10 @@ public enum ServerMessageEncoder {
         return out
     }
 
-    /// The message as a reader that asked for positions gets it: `json` (as encoded above) with the epoch and
-    /// offset after the other keys.
-    static func positioned(_ json: [UInt8], at position: StreamPosition) -> [UInt8] {
-        var out = json
-        // `}` and `\n` end every encoded message.
-        out.removeLast(2)
-        out.append(contentsOf: #","epoch":""#.utf8)
-        out.append(contentsOf: position.epoch.text.utf8)
-        out.append(contentsOf: #"","offset":"#.utf8)
-        out.append(contentsOf: String(position.offset).utf8)
-        out.append(contentsOf: "}\n".utf8)
-        return out
-    }
-
-    /// The positioned message as a whole text frame, written in place (one allocation, on the path of every publish
-    /// with history); `payload` gives its JSON text, for compressing.
-    static func positionedFrame(_ json: [UInt8], at position: StreamPosition) -> SharedFrame {
+    /// The message as a reader that asked for positions gets it: `json` (as encoded above, ending in `}` and `\n`)
+    /// with the epoch and offset after the other keys, as a whole text frame written in place (one allocation, on the
+    /// path of every publish with history); `payload(of:)` gives its JSON text, for compressing.
+    static func positionedFrame(_ json: UnsafeRawBufferPointer, at position: StreamPosition) -> SharedFrame {
         var digits = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
             UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
             UInt8(0))
@@ -81,7 +68,7 @@ public enum ServerMessageEncoder {
                     at.copyMemory(from: base, byteCount: bytes.count)
                     at += bytes.count
                 }
-                json.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[..<body])) }
+                put(UnsafeRawBufferPointer(rebasing: json[..<body]))
                 epochKey.withUnsafeBytes { put($0) }
                 put(UnsafeRawBufferPointer(epoch))
                 offsetKey.withUnsafeBytes { put($0) }
@@ -92,7 +79,7 @@ public enum ServerMessageEncoder {
         }
     }
 
-    /// The JSON text of a frame `positionedFrame` made.
+    /// The JSON text of a server frame (unmasked, its length in the header's second byte).
     static func payload(of frame: SharedFrame) -> UnsafeRawBufferPointer {
         let header: Int =
             switch frame.buffer[1] & 0x7F {

@@ -42,11 +42,11 @@ extension PubSubApplication {
                 guard let json = BrokerEnvelope.textFramePayload(frame), json.count >= 2,
                     json[json.count - 1] == 0x0A, json[json.count - 2] == UInt8(ascii: "}")
                 else { return nil }
-                return ServerMessageEncoder.positionedFrame(Array(json), at: position)
+                return ServerMessageEncoder.positionedFrame(json, at: position)
             }
         }
         broker.deliverPositioned = { [unowned self] channel, message in
-            let positioned = ServerMessageEncoder.positionedFrame(Array(message.payload), at: message.position)
+            let positioned = ServerMessageEncoder.positionedFrame(message.payload, at: message.position)
             let delivery = Delivery(
                 plain: SharedFrame.make(copying: message.frame, isMessage: true),
                 compressed: compressedVariants(message.payload, services: services))
@@ -111,18 +111,10 @@ extension PubSubApplication {
         for (index, frame) in page.messages.enumerated() {
             if index > 0 { body.append(0x2C) }
             // The stored frame's JSON text, without its header and its final newline.
-            body.append(contentsOf: frame.buffer[headerLength(frame)..<(frame.length - 1)])
+            let json = ServerMessageEncoder.payload(of: frame)
+            body.append(contentsOf: json[..<(json.count - 1)])
         }
         body.append(contentsOf: "]}".utf8)
         return HTTPResponse.json(.ok, String(decoding: body, as: UTF8.self))
-    }
-
-    /// The header length of a server frame, read from its second byte.
-    private func headerLength(_ frame: SharedFrame) -> Int {
-        switch frame.buffer[1] & 0x7F {
-        case 126: 4
-        case 127: 10
-        default: 2
-        }
     }
 }
