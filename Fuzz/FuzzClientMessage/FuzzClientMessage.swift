@@ -18,6 +18,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if case .success(let message) = first {
         precondition(String(validating: message.channel, as: UTF8.self) != nil, "channel is not UTF-8")
         precondition(String(validating: message.data, as: UTF8.self) != nil, "data is not UTF-8")
+        if let token = message.token {
+            precondition(message.channel.isEmpty && message.data.isEmpty, "a token refresh with a channel or data")
+            precondition(String(validating: token, as: UTF8.self) != nil, "token is not UTF-8")
+        }
         let encoded = message.channel.withUnsafeBytes { channel in
             message.data.withUnsafeBytes { data in
                 ServerMessageEncoder.encode(

@@ -68,4 +68,41 @@ import Testing
             return
         }
     }
+
+    // MARK: Token refresh
+
+    func refresh(_ token: String) -> Result<ClientMessage, ClientMessageReader.Failure> {
+        .success(ClientMessage(channel: [], data: [], token: Array(token.utf8)))
+    }
+
+    @Test func anAuthMemberAloneIsARefresh() {
+        #expect(read(#"{"auth":"a.b.c"}"#) == refresh("a.b.c"))
+        #expect(read(#"{"Auth":"x","AUTH":"y"}"#) == refresh("y"))
+        #expect(read(#"{"auth":"x","issuer":"me","n":[1]}"#) == refresh("x"))
+        #expect(read(#"{"auth":"\u0041"}"#) == refresh("A"))
+        #expect(read(#"{"auth":""}"#) == refresh(""))
+    }
+
+    @Test func anAuthMemberBesideChannelOrDataIsAnUnknownKeyOfAPublish() {
+        #expect(read(#"{"channel":"c","auth":"x"}"#) == message("c", ""))
+        #expect(read(#"{"auth":"x","data":"d"}"#) == message("", "d"))
+        #expect(read(#"{"auth":5,"data":null}"#) == message("", ""))
+        #expect(read(#"{"auth":{"nested":[true]},"channel":"c","data":"d"}"#) == message("c", "d"))
+    }
+
+    @Test func aRefreshTokenMustBeAString() {
+        for text in [#"{"auth":5}"#, #"{"auth":null}"#, #"{"auth":["x"]}"#, #"{"auth":"x","auth":false}"#] {
+            #expect(read(text) == .failure(.init(reason: "auth must be a string")), "\(text)")
+        }
+        #expect(read(#"{"auth":false,"auth":"x"}"#) == refresh("x"))
+    }
+
+    @Test func aMalformedAuthValueHasTheSkippedMembersReasons() {
+        #expect(read(#"{"auth":[1,}"#) == .failure(.init(reason: "invalid JSON")))
+        #expect(read(#"{"auth":"x"} y"#) == .failure(.init(reason: "invalid JSON: data after the object")))
+    }
+
+    @Test func theHTTPPublishBodySkipsAuth() {
+        #expect(PublishRequestReader.read(Array(#"{"auth":"x"}"#.utf8)) == .success([ClientMessage(channel: [], data: [])]))
+    }
 }

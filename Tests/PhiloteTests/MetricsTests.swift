@@ -52,6 +52,7 @@ import Testing
         #expect(metrics.handshakeFailures.count == LoopMetrics.HandshakeFailure.allCases.count)
         #expect(metrics.publishes.count == LoopMetrics.Source.allCases.count)
         #expect(metrics.publishesDenied.count == LoopMetrics.Source.allCases.count)
+        #expect(metrics.tokenRefreshes.count == LoopMetrics.Refresh.allCases.count)
     }
 
     /// Counters are kept in the snapshot by family name: two families of one name would share them.

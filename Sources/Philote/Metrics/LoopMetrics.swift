@@ -106,12 +106,25 @@ public final class LoopMetrics: Sendable {
         }
     }
 
+    /// How a token refresh on an open connection ended.
+    public enum Refresh: Int, CaseIterable, Sendable {
+        case accepted, refused
+
+        public var label: String {
+            switch self {
+            case .accepted: "accepted"
+            case .refused: "refused"
+            }
+        }
+    }
+
     // InlineArray sizes are literals: LoopMetricsTests checks each against its enum's case count.
     let rejections: InlineArray<6, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let authFailures: InlineArray<9, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let handshakeFailures: InlineArray<7, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let publishes: InlineArray<2, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
     let publishesDenied: InlineArray<2, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+    let tokenRefreshes: InlineArray<2, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
 
     /// WebSocket upgrades completed.
     let connectionsOpened = Atomic<UInt64>(0)
@@ -140,6 +153,7 @@ public final class LoopMetrics: Sendable {
     func handshakeFailed(_ reason: HandshakeFailure) { handshakeFailures[reason.rawValue].add(fromOwner: 1) }
     func published(_ source: Source, count: Int = 1) { publishes[source.rawValue].add(fromOwner: UInt64(count)) }
     func publishDenied(_ source: Source) { publishesDenied[source.rawValue].add(fromOwner: 1) }
+    func tokenRefreshed(_ result: Refresh) { tokenRefreshes[result.rawValue].add(fromOwner: 1) }
 
     func compressed(from input: Int, to output: Int) {
         compressionInput.add(fromOwner: UInt64(input))

@@ -23,8 +23,12 @@ extension MetricFamily {
             "Malformed, refused or timed-out HTTP requests and upgrades, by reason.",
             .loops(by: "reason", LoopMetrics.HandshakeFailure.self) { $0.handshakeFailures[$1].relaxedValue }),
         .init(
-            "philote_auth_failures_total", .counter, "Tokens refused at the upgrade or by the HTTP API, by reason.",
+            "philote_auth_failures_total", .counter,
+            "Tokens refused at the upgrade, in a token refresh or by the HTTP API, by reason.",
             .loops(by: "reason", LoopMetrics.AuthFailure.self) { $0.authFailures[$1].relaxedValue }),
+        .init(
+            "philote_token_refreshes_total", .counter, "Token refreshes on open connections, by result.",
+            .loops(by: "result", LoopMetrics.Refresh.self) { $0.tokenRefreshes[$1].relaxedValue }),
         .init(
             "philote_messages_received_total", .counter, "WebSocket data messages received from clients.",
             .loop { $0.messagesIn.relaxedValue }),

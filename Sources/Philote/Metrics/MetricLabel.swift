@@ -8,5 +8,6 @@ extension LoopMetrics.Rejection: MetricLabel {}
 extension LoopMetrics.AuthFailure: MetricLabel {}
 extension LoopMetrics.HandshakeFailure: MetricLabel {}
 extension LoopMetrics.Source: MetricLabel {}
+extension LoopMetrics.Refresh: MetricLabel {}
 // Declared here rather than in Broker/: metrics read the broker, the broker knows nothing of metrics.
 extension BrokerStatus.Drop: MetricLabel {}

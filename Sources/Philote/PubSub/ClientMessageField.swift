@@ -1,7 +1,8 @@
 /// Which field of a client message an object key names. Keys match ASCII case-insensitively (the Go client
-/// sends `Channel`/`Data`), over the decoded key's bytes.
+/// sends `Channel`/`Data`), over the decoded key's bytes. `auth` means something only over WebSocket (a token
+/// refresh); the HTTP publish body skips it like any other key.
 enum ClientMessageField {
-    case channel, data, other
+    case channel, data, auth, other
 
     @inline(__always)
     init(_ key: UnsafeRawBufferPointer) {
@@ -9,6 +10,8 @@ enum ClientMessageField {
             self = .channel
         } else if key.count == 4 && Self.matches(key, lowercase: "data") {
             self = .data
+        } else if key.count == 4 && Self.matches(key, lowercase: "auth") {
+            self = .auth
         } else {
             self = .other
         }
@@ -18,6 +21,7 @@ enum ClientMessageField {
         switch self {
         case .channel: "channel"
         case .data: "data"
+        case .auth: "auth"
         case .other: "other"
         }
     }

@@ -1,7 +1,10 @@
-/// Reads a client message strictly and without building a document: keys match `channel` and `data`
+/// Reads a client message strictly and without building a document: keys match `channel`, `data` and `auth`
 /// ASCII case-insensitively (the Go client sends `Channel`/`Data`), the last duplicate wins, `data` and
 /// `channel` must be strings (null or absent mean empty), other members are validated and skipped, and
 /// only whitespace may follow the object. The JSON itself is read by `JSONReader` under `rules`.
+///
+/// An object with an `auth` member and neither `channel` nor `data` is a token refresh (`auth` must then be a
+/// string); with either of those it is a publish, as it always was, and `auth` is skipped like any other key.
 public enum ClientMessageReader {
     public struct Failure: Error, Equatable, Sendable {
         /// Short, safe to send back in an `error` reply (never echoes the payload).
@@ -22,12 +25,23 @@ public enum ClientMessageReader {
             return .failure(Failure(reason: "message must be a JSON object"))
         }
         var message = ClientMessage(channel: [], data: [])
+        var publishes = false
+        // The last `auth` member: its string, or nil when it was not a string.
+        var auth: [UInt8]?? = .none
         do throws(JSONReader.Failure) {
             if try reader.beginObject() {
                 repeat {
                     let field = try reader.withNextKey { ClientMessageField($0) }
                     switch field {
+                    case .auth:
+                        if reader.peekValueKind() == .string {
+                            auth = .some(try reader.readStringBytes())
+                        } else {
+                            auth = .some(nil)
+                            if let failure = skipOther(&reader) { return .failure(failure) }
+                        }
                     case .channel, .data:
+                        publishes = true
                         let value: [UInt8]
                         switch reader.peekValueKind() {
                         case .string: value = try reader.readStringBytes()
@@ -38,11 +52,7 @@ public enum ClientMessageReader {
                         }
                         if field == .channel { message.channel = value } else { message.data = value }
                     case .other:
-                        do throws(JSONReader.Failure) {
-                            try reader.skipValue()
-                        } catch {
-                            return .failure(Failure(reason: reason(for: error, inOtherMember: true)))
-                        }
+                        if let failure = skipOther(&reader) { return .failure(failure) }
                     }
                 } while try reader.nextMember()
             }
@@ -50,7 +60,21 @@ public enum ClientMessageReader {
         } catch {
             return .failure(Failure(reason: reason(for: error, inOtherMember: false)))
         }
+        if !publishes, case .some(let token) = auth {
+            guard let token else { return .failure(Failure(reason: "auth must be a string")) }
+            message.token = token
+        }
         return .success(message)
+    }
+
+    /// Skips a member's value; the failure to report when it is malformed (with the reasons of a skipped member).
+    private static func skipOther(_ reader: inout JSONReader) -> Failure? {
+        do throws(JSONReader.Failure) {
+            try reader.skipValue()
+            return nil
+        } catch {
+            return Failure(reason: reason(for: error, inOtherMember: true))
+        }
     }
 
     /// The refusal reasons clients have always seen. Inside a skipped member a missing `,` or closing bracket

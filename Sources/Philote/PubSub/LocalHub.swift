@@ -13,7 +13,7 @@ final class LocalHub: @unchecked Sendable {
         /// Which frame of a delivery it gets (`Delivery.variant`): compressed or not, positioned or not.
         var variant: UInt8
         /// Which of the session's read channels this is, so removal is O(1).
-        let slot: Int
+        var slot: Int
     }
 
     private final class Subscribers {
@@ -39,50 +39,101 @@ final class LocalHub: @unchecked Sendable {
     func subscribe(_ session: Session, sequence: UInt64) {
         session.permissions.users += 1
         for (slot, channel) in session.permissions.read.enumerated() {
-            let subscribers: Subscribers
-            if let existing = channels[channel] {
-                subscribers = existing
-            } else {
-                subscribers = Subscribers()
-                channels[channel] = subscribers
-                readersChanged?(channel, true)
-            }
-            session.setPosition(slot, subscribers.entries.count)
-            subscribers.entries.append(
-                Entry(
-                    session: session, subscriber: session.subscriber, subscribedAt: sequence,
-                    variant: session.subscriber.windowBits, slot: slot))
+            add(session, slot: slot, channel: channel, sequence: sequence)
         }
+    }
+
+    /// A token refresh: `session` reads what `permissions` allows from now on. A channel in both lists keeps its
+    /// entry (its place, its positions, a replay in progress); one no longer readable stops at once; a new one
+    /// gets the publishes numbered after `sequence`. Returns the read slots of the new channels.
+    func change(_ session: Session, to permissions: Permissions, sequence: UInt64) -> [Int] {
+        let old = session.permissions
+        guard permissions !== old else { return [] }
+        var kept: [[UInt8]: Int] = [:]
+        for (slot, channel) in old.read.enumerated() {
+            if permissions.read.contains(channel) {
+                kept[channel] = session.position(slot)
+            } else {
+                remove(session, slot: slot, channel: channel)
+            }
+        }
+        // Removing swaps another session's entry into the hole, never one of this session's (one entry per channel).
+        release(old)
+        session.permissions = permissions
+        permissions.users += 1
+        session.resetPositions()
+        var added: [Int] = []
+        for (slot, channel) in permissions.read.enumerated() {
+            if let index = kept[channel], let subscribers = channels[channel] {
+                subscribers.entries[index].slot = slot
+                session.setPosition(slot, index)
+            } else {
+                add(session, slot: slot, channel: channel, sequence: sequence)
+                added.append(slot)
+            }
+        }
+        return added
+    }
+
+    private func add(_ session: Session, slot: Int, channel: [UInt8], sequence: UInt64) {
+        let subscribers: Subscribers
+        if let existing = channels[channel] {
+            subscribers = existing
+        } else {
+            subscribers = Subscribers()
+            channels[channel] = subscribers
+            readersChanged?(channel, true)
+        }
+        session.setPosition(slot, subscribers.entries.count)
+        subscribers.entries.append(
+            Entry(
+                session: session, subscriber: session.subscriber, subscribedAt: sequence,
+                variant: session.subscriber.windowBits, slot: slot))
     }
 
     /// Read channel number `slot` of a subscribed `session` gets positioned frames from now on, and only the
     /// publishes numbered after `subscribedAt` (`UInt64.max`: none, until this is called again).
     func position(_ session: Session, slot: Int, subscribedAt: UInt64) {
-        guard let subscribers = channels[session.permissions.read[slot]] else { return }
+        guard slot < session.permissions.read.count, let subscribers = channels[session.permissions.read[slot]]
+        else { return }
         let index = session.position(slot)
         subscribers.entries[index].subscribedAt = subscribedAt
         subscribers.entries[index].variant = Delivery.variant(
             windowBits: session.subscriber.windowBits, positioned: true)
     }
 
+    /// The same for read channel `channel`, or nothing when `session` does not read it (e.g. a refresh dropped it).
+    func position(_ session: Session, channel: [UInt8], subscribedAt: UInt64) {
+        guard let slot = session.permissions.read.firstIndex(of: channel) else { return }
+        position(session, slot: slot, subscribedAt: subscribedAt)
+    }
+
     func unsubscribe(_ session: Session) {
         for (slot, channel) in session.permissions.read.enumerated() {
-            guard let subscribers = channels[channel] else { continue }
-            let position = session.position(slot)
-            let last = subscribers.entries.count - 1
-            if position != last {
-                let moved = subscribers.entries[last]
-                subscribers.entries[position] = moved
-                moved.session.setPosition(moved.slot, position)
-            }
-            subscribers.entries.removeLast()
-            if subscribers.entries.isEmpty {
-                channels[channel] = nil
-                readersChanged?(channel, false)
-            }
+            remove(session, slot: slot, channel: channel)
         }
-        session.permissions.users -= 1
-        if session.permissions.users == 0 { permissionsCache[session.permissions.token] = nil }
+        release(session.permissions)
+    }
+
+    private func remove(_ session: Session, slot: Int, channel: [UInt8]) {
+        guard let subscribers = channels[channel] else { return }
+        let position = session.position(slot)
+        let last = subscribers.entries.count - 1
+        if position != last {
+            let moved = subscribers.entries[last]
+            subscribers.entries[position] = moved
+            moved.session.setPosition(moved.slot, position)
+        }
+        subscribers.entries.removeLast()
+        if subscribers.entries.isEmpty {
+            channels[channel] = nil
+            readersChanged?(channel, false)
+        }
+    }
+
+    private func release(_ permissions: Permissions) {
+        permissions.users -= 1
+        if permissions.users == 0 { permissionsCache[permissions.token] = nil }
     }
 
     /// Queues the delivery on every reader of `channel` here except `sender` and those that subscribed after

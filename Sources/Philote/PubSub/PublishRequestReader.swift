@@ -57,7 +57,7 @@ public enum PublishRequestReader {
         if try reader.beginObject() {
             repeat {
                 let field = try reader.withNextKey { ClientMessageField($0) }
-                if field == .other {
+                if field == .other || field == .auth {
                     try reader.skipValue()
                     continue
                 }

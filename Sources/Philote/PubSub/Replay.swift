@@ -10,7 +10,6 @@
 /// a fetch's completion comes back there (hence `@unchecked Sendable`).
 final class Replay: @unchecked Sendable {
     private struct Pending {
-        let slot: Int
         let channel: [UInt8]
         /// The client's position; then, once answered, how far the replay has gone.
         var position: StreamPosition?
@@ -38,20 +37,27 @@ final class Replay: @unchecked Sendable {
     }
 
     /// Answers `requests` (each already checked: a channel `session` reads) in order, queues what fits in `budget`
-    /// bytes, and leaves a replay on the subscriber while more is to come. Right after the session subscribed, on
-    /// its loop.
+    /// bytes, and leaves a replay on the subscriber while more is to come. Right after the session subscribed (or a
+    /// token refresh added channels: then behind the replay in progress, if any), on its loop.
     static func start(
         _ requests: [(slot: Int, request: RecoveryRequest)], session: Session, hub: Hub, local: LocalHub,
         counters: RecoveryCounters, budget: Int
     ) {
-        let replay = Replay(session: session, hub: hub, local: local, counters: counters)
+        let replay =
+            session.subscriber.replay ?? Replay(session: session, hub: hub, local: local, counters: counters)
         for (slot, request) in requests {
             // Nothing of the channel is delivered live until its answer is sent and its replay done.
             local.position(session, slot: slot, subscribedAt: .max)
-            replay.pending.append(Pending(slot: slot, channel: request.channel, position: request.position))
+            replay.pending.append(Pending(channel: request.channel, position: request.position))
         }
         session.subscriber.replay = replay
         replay.refill(budget: budget)
+    }
+
+    /// A token refresh took away channels: their replays end here, without an answer (nothing more of them comes).
+    func forgetUnreadable() {
+        pending.removeAll { !session.permissions.read.contains($0.channel) }
+        if pending.isEmpty { session.subscriber.replay = nil }
     }
 
     /// The subscriber let it go (its connection is closing): a fetch that comes back later does nothing.
@@ -109,12 +115,12 @@ final class Replay: @unchecked Sendable {
             answer(item.channel, read.status, read.current)
         }
         guard read.status == .continues, let current = read.current else {
-            local.position(session, slot: item.slot, subscribedAt: read.sequence)
+            local.position(session, channel: item.channel, subscribedAt: read.sequence)
             return true
         }
         queue(read.messages, budget: &budget)
         if read.caughtUp {
-            local.position(session, slot: item.slot, subscribedAt: read.sequence)
+            local.position(session, channel: item.channel, subscribedAt: read.sequence)
             return true
         }
         item.position = StreamPosition(epoch: current.epoch, offset: read.through)
@@ -145,7 +151,7 @@ final class Replay: @unchecked Sendable {
                 counters.count(.unavailable)
                 send(RecoveryAnswer.encode(
                     channel: channel, outcome: "failed", reason: "history unavailable", position: current))
-                local.position(session, slot: pending[index].slot, subscribedAt: hub.currentSequence)
+                local.position(session, channel: channel, subscribedAt: hub.currentSequence)
                 pending.remove(at: index)
             }
             refill(budget: session.subscriber.replayBudget)

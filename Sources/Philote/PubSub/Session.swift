@@ -5,7 +5,8 @@ public final class Session {
     /// session when it closes, before the subscriber can go; a checked reference would cost atomics.
     public unowned(unsafe) let subscriber: Subscriber
     public let issuer: IssuerID
-    let permissions: Permissions
+    /// Replaced by a token refresh (`LocalHub.change`).
+    var permissions: Permissions
     /// The upgrade's `since` parameters, read at admission and answered once the connection is open.
     var recovery: [Result<RecoveryRequest, RecoveryRequest.Invalid>] = []
     /// Some channel gets positioned frames (counted in the application's positioned compression usage).
@@ -19,7 +20,14 @@ public final class Session {
         self.subscriber = subscriber
         self.issuer = issuer
         self.permissions = permissions
-        if permissions.read.count > 1 { otherPositions = Array(repeating: -1, count: permissions.read.count - 1) }
+        resetPositions()
+    }
+
+    /// One position per read channel of `permissions`, none set yet.
+    func resetPositions() {
+        firstPosition = -1
+        let others = max(0, permissions.read.count - 1)
+        otherPositions = others == 0 ? [] : Array(repeating: -1, count: others)
     }
 
     /// Index in the subscriber list of read channel number `slot`.

@@ -44,8 +44,11 @@ public final class Connection: EventHandler {
     /// Set by the application (e.g. the pub/sub session); the engine never looks at it.
     public var userData: AnyObject?
     /// When set (monotonic ms), the open connection is closed with 4001 "token expired" at that moment.
+    /// A later or no expiry leaves the earlier timer entry to fire for nothing and reschedule.
     public var expiresAt: UInt64? {
-        didSet { ensureScheduled() }
+        // Not `ensureScheduled()`: a token refresh sets this from inside the WebSocket session's read, and
+        // `deadline` reads that session.
+        didSet { if let expiresAt { schedule(at: expiresAt) } }
     }
 
     init(fd: Int32, loop: EventLoop, services: LoopServices, tls: TLSStream? = nil) {
@@ -295,6 +298,10 @@ public final class Connection: EventHandler {
     /// fires for nothing is cheap, and reading never touches the heap (the idle check is lazy).
     private func ensureScheduled() {
         guard let deadline else { return }
+        schedule(at: deadline)
+    }
+
+    private func schedule(at deadline: UInt64) {
         if scheduledDeadline == 0 || deadline < scheduledDeadline {
             scheduledDeadline = deadline
             loop.schedule(at: deadline, fd: fd, handler: self)

@@ -12,7 +12,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     private var connections: ConnectionCounter!
     /// For readiness and `/metrics`; weak because the server's loops hold this application.
     weak var server: Server?
-    private let compressionUsage = CompressionUsage()
+    let compressionUsage = CompressionUsage()
     /// The same for connections that get positioned frames of some channel (history on).
     let positionedCompressionUsage = CompressionUsage()
     let recoveryCounters = RecoveryCounters()
@@ -82,12 +82,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             permissions: local.permissions(forToken: token, claims: claims))
         session.recovery = RecoveryRequest.all(inTarget: head.target)
         connection.userData = session
-        if let exp = claims.expiresAt {
-            // Never before `exp`: the time left is rounded up, counted from a fresh monotonic reading (the loop's
-            // `now` is from before this tick's work), plus 1 ms for the millisecond the timer check truncates.
-            let remaining = max(0, ((exp - ProcessStatistics.wallClockSeconds()) * 1000).rounded(.up))
-            connection.expiresAt = MonotonicClock.milliseconds() + UInt64(min(remaining, 1e15)) + 1
-        }
+        connection.expiresAt = Self.deadline(expiresAt: claims.expiresAt)
         return nil
     }
 
@@ -115,6 +110,10 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         case .success(let read): message = read
         case .failure(let failure):
             reply(connection, error: failure.reason, channel: nil)
+            return
+        }
+        if let token = message.token {
+            refresh(session, connection: connection, token: token)
             return
         }
         guard session.permissions.mayWrite(message.channel) else {
@@ -159,8 +158,9 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
         return variants
     }
 
-    /// `{"error":"<reason>"[,"channel":"<name>"]}` + `\n` to the sender; the connection stays open.
-    func reply(_ connection: Connection, error: String, channel: [UInt8]?) {
+    /// `{"error":"<reason>"[,"channel":"<name>"][,"auth":"failed"]}` + `\n` to the sender; the connection stays
+    /// open. `"auth":"failed"` marks the answer to a refused token refresh.
+    func reply(_ connection: Connection, error: String, channel: [UInt8]?, refusedRefresh: Bool = false) {
         var out: [UInt8] = Array(#"{"error":"#.utf8)
         out.append(contentsOf: JSONStringEncoder.quoted(error).utf8)
         if let channel {
@@ -168,6 +168,7 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
             channel.withUnsafeBytes { JSONStringEncoder.append($0, to: &out) }
             out.append(0x22)
         }
+        if refusedRefresh { out.append(contentsOf: #","auth":"failed""#.utf8) }
         out.append(contentsOf: "}\n".utf8)
         out.withUnsafeBytes { connection.send(.text, $0) }
     }
