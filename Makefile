@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test layers unit integration fuzz sanitize server echo install clean bench bench-history bench-recovery bench-redis soak docker docker-test
+.PHONY: all release deps test layers unit integration js web demo fuzz sanitize server echo install clean bench bench-history bench-recovery bench-redis soak docker docker-test
 
 all: release
 
@@ -43,8 +43,21 @@ test: deps
 	$(SWIFT) build
 	$(SWIFT) test
 	Fuzz/run.sh $(TEST_FUZZ_SECONDS)
+	node --test Tests/js/
 	ulimit -n $$(ulimit -Hn); python3 -m pytest -q Tests/integration
 	scripts/sanitize.sh
+
+# The browser module's own tests under Node (fake clock, fake sockets, and Node's `ws` against a stub server).
+js:
+	node --test Tests/js/
+
+# After editing web/ (the module, its typings, the demo page): compiles them into the server (WebAssets.swift).
+web:
+	scripts/embed-web.sh
+
+# The server with the chat demo at /demo and the development secret (`philote demo`); open the URL it prints.
+demo: release
+	PORT=$(PORT) .build/release/philote demo
 
 # The dependency rules between the folders of Sources/Philote (ARCHITECTURE.md): seconds, no build.
 layers:

@@ -12,7 +12,7 @@ swift=${SWIFT:-swift}
 sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 subset=(test_smoke.py test_framing.py test_handshake.py test_pubsub_protocol.py test_ordering.py test_backpressure.py
-    test_deflate.py test_tls_records.py test_preauth_limits.py test_history.py test_history_redis.py)
+    test_deflate.py test_tls_records.py test_preauth_limits.py test_history.py test_history_redis.py test_refresh.py)
 ulimit -n "$(ulimit -Hn)"
 for sanitizer in "${sanitizers[@]}"; do
     case $sanitizer in

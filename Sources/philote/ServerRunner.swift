@@ -87,6 +87,12 @@ enum ServerRunner {
                 "broker": configuration.redisEndpoints.isEmpty
                     ? "none" : "redis " + configuration.redisEndpoints.map(\.label).joined(separator: ","),
             ])
+        if mode == "demo" {
+            // A wildcard address is no place to browse to: the loopback one of its family is.
+            let host = ["0.0.0.0", "::", "[::]"].contains(configuration.host) ? "127.0.0.1" : configuration.host
+            let page = "\(tls == nil ? "http" : "https")://\(SocketAddress(host: host, port: server.port)!)/demo"
+            server.logger.info("demo: open the chat in two browser windows", ["url": page])
+        }
         var received: Int32 = 0
         // Stop signals end the loop; SIGHUP, or certificate files changed on disk (checked every
         // TLS_RELOAD_INTERVAL), reload the TLS pair without touching established connections.

@@ -31,6 +31,7 @@ import Testing
             for i in 0..<7 { metrics.handshakeFailures[i].add(fromOwner: base + 30 + UInt64(i)) }
             for i in 0..<2 { metrics.publishes[i].add(fromOwner: base + 40 + UInt64(i)) }
             for i in 0..<2 { metrics.publishesDenied[i].add(fromOwner: base + 50 + UInt64(i)) }
+            for i in 0..<2 { metrics.tokenRefreshes[i].add(fromOwner: base + 70 + UInt64(i)) }
             metrics.connectionsOpened.add(fromOwner: base + 60)
             metrics.messagesIn.add(fromOwner: base + 61)
             metrics.messagesOut.add(fromOwner: base + 62)
@@ -123,7 +124,7 @@ import Testing
         philote_handshake_errors_total{reason="body_too_large"} 1070
         philote_handshake_errors_total{reason="timeout"} 1072
         philote_handshake_errors_total{reason="other"} 1074
-        # HELP philote_auth_failures_total Tokens refused at the upgrade or by the HTTP API, by reason.
+        # HELP philote_auth_failures_total Tokens refused at the upgrade, in a token refresh or by the HTTP API, by reason.
         # TYPE philote_auth_failures_total counter
         philote_auth_failures_total{reason="missing"} 1042
         philote_auth_failures_total{reason="malformed"} 1044
@@ -134,6 +135,10 @@ import Testing
         philote_auth_failures_total{reason="issued_in_future"} 1054
         philote_auth_failures_total{reason="invalid_claim"} 1056
         philote_auth_failures_total{reason="api_not_granted"} 1058
+        # HELP philote_token_refreshes_total Token refreshes on open connections, by result.
+        # TYPE philote_token_refreshes_total counter
+        philote_token_refreshes_total{result="accepted"} 1142
+        philote_token_refreshes_total{result="refused"} 1144
         # HELP philote_messages_received_total WebSocket data messages received from clients.
         # TYPE philote_messages_received_total counter
         philote_messages_received_total 1124
@@ -261,7 +266,7 @@ import Testing
         philote_handshake_errors_total{reason="body_too_large"} 0
         philote_handshake_errors_total{reason="timeout"} 0
         philote_handshake_errors_total{reason="other"} 0
-        # HELP philote_auth_failures_total Tokens refused at the upgrade or by the HTTP API, by reason.
+        # HELP philote_auth_failures_total Tokens refused at the upgrade, in a token refresh or by the HTTP API, by reason.
         # TYPE philote_auth_failures_total counter
         philote_auth_failures_total{reason="missing"} 0
         philote_auth_failures_total{reason="malformed"} 0
@@ -272,6 +277,10 @@ import Testing
         philote_auth_failures_total{reason="issued_in_future"} 0
         philote_auth_failures_total{reason="invalid_claim"} 0
         philote_auth_failures_total{reason="api_not_granted"} 0
+        # HELP philote_token_refreshes_total Token refreshes on open connections, by result.
+        # TYPE philote_token_refreshes_total counter
+        philote_token_refreshes_total{result="accepted"} 0
+        philote_token_refreshes_total{result="refused"} 0
         # HELP philote_messages_received_total WebSocket data messages received from clients.
         # TYPE philote_messages_received_total counter
         philote_messages_received_total 0

@@ -188,7 +188,10 @@ def test_a_connection_with_positions_gets_new_channels_as_since_would(start_serv
         source = await publisher(server, channels=(CHANNEL, OTHER))
         client = await open_client(server, token(read=[CHANNEL]), "::" + CHANNEL, name="client")
         check_answer(await client.next(), CHANNEL, "new")
+        watcher = await open_client(server, token(read=[OTHER]), "::" + OTHER, name="watcher")
+        await watcher.next()
         await source.send(OTHER, "before the refresh")
+        await watcher.reach(1, OTHER)  # numbered: the refresh below answers from offset 1
         answer_ok(await refresh(client, token(read=[CHANNEL, OTHER])))
         answer = json.loads(await client.next())
         assert answer == {"channel": OTHER, "recovery": "new", "epoch": answer["epoch"], "offset": 1}
@@ -204,7 +207,7 @@ def test_a_connection_with_positions_gets_new_channels_as_since_would(start_serv
         await source.send(OTHER, "plain")
         assert json.loads(await plain_client.next()) == {
             "issuer": json.loads(plain_client.texts[-1])["issuer"], "channel": OTHER, "data": "plain"}
-        for other in (client, plain_client, source):
+        for other in (client, plain_client, source, watcher):
             await other.close()
 
     run(scenario())

@@ -29,6 +29,14 @@ public enum HTTPResponse {
         return Array((head + body).utf8)
     }
 
+    /// 304: the client's copy is current (no body, no Content-Length, RFC 9110 section 15.4.5).
+    public static func notModified(headers: [(String, String)]) -> [UInt8] {
+        var head = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8)
+    }
+
     /// The head of `response` only (its Content-Length still tells what a GET would carry).
     public static func withoutBody(_ response: [UInt8]) -> [UInt8] {
         var index = 0

@@ -3,6 +3,7 @@ public enum HTTPStatus: Int, Sendable {
     case switchingProtocols = 101
     case ok = 200
     case accepted = 202
+    case notModified = 304
     case badRequest = 400
     case unauthorized = 401
     case forbidden = 403
@@ -19,6 +20,7 @@ public enum HTTPStatus: Int, Sendable {
         case .switchingProtocols: "Switching Protocols"
         case .ok: "OK"
         case .accepted: "Accepted"
+        case .notModified: "Not Modified"
         case .badRequest: "Bad Request"
         case .unauthorized: "Unauthorized"
         case .forbidden: "Forbidden"

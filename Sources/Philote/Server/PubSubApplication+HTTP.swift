@@ -27,6 +27,7 @@ extension PubSubApplication {
         case "/api/history":
             return .response(history(head, connection: connection))
         default:
+            if let response = browserResponse(path, head: head, connection: connection) { return .response(response) }
             guard path == "/api" || path.hasPrefix("/api/") else { return nil }
             return .response(Self.jsonError(.notFound, "not found"))
         }

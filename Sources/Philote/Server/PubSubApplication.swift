@@ -17,6 +17,8 @@ public final class PubSubApplication: WebSocketApplication, @unchecked Sendable 
     let positionedCompressionUsage = CompressionUsage()
     let recoveryCounters = RecoveryCounters()
     let startedAt = MonotonicClock.milliseconds()
+    /// Set by `philote demo` before the server starts: the chat page and its token endpoint exist only then.
+    public var demo: DemoSettings?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
