@@ -182,6 +182,53 @@ private func session(_ owner: QueueOwner, reading channels: [String], on hub: Lo
         #expect(changes.map { "\($0.0)\($0.1 ? "+" : "-")" } == ["x+", "y+", "x-", "y-"])
         for owner in owners { owner.subscriber.discardAll() }
     }
+
+    /// Token refreshes (`LocalHub.change`) against a model, over seeded random steps: after each, a message to
+    /// every channel reaches exactly the sessions whose current token reads it, once, and the loop reports a
+    /// channel's first and last reader exactly when the model's reader set becomes non-empty or empty.
+    @Test(arguments: 1...6)
+    func tokenRefreshesMatchAModelOfWhoReadsWhat(seed: UInt64) throws {
+        let loop = try EventLoop(index: 0)
+        let hub = LocalHub()
+        var present: Set<String> = []
+        hub.readersChanged = { channel, isPresent in
+            let name = String(decoding: channel, as: UTF8.self)
+            #expect(isPresent != present.contains(name), "reported \(name) \(isPresent) twice")
+            if isPresent { present.insert(name) } else { present.remove(name) }
+        }
+        var random = SeededGenerator(seed: seed)
+        func next(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &random) }
+        let pool = ["a", "b", "c", "d", "e"]
+        func someChannels() -> [String] { pool.filter { _ in next(2) == 0 }.shuffled(using: &random) }
+        let owners = (0..<6).map { _ in QueueOwner(loop: loop) }
+        var reads: [[String]] = owners.map { _ in someChannels() }
+        let sessions = owners.indices.map { session(owners[$0], reading: reads[$0], on: hub) }
+        for session in sessions { hub.subscribe(session, sequence: 0) }
+        var received = Array(repeating: 0, count: owners.count)
+        for step in 0..<60 {
+            let who = next(owners.count)
+            reads[who] = someChannels()
+            let token = "token-\(step)-" + reads[who].joined(separator: ",")
+            _ = hub.change(
+                sessions[who], to: hub.permissions(forToken: token, claims: Claims(read: reads[who])), sequence: 0)
+            for channel in pool {
+                let readers = owners.indices.filter { reads[$0].contains(channel) }
+                let delivered = hub.deliver(
+                    Delivery(plain: message(1)), to: Array(channel.utf8), except: nil, publishedAt: .max)
+                #expect(delivered == readers.count, "step \(step), channel \(channel)")
+                for index in readers { received[index] += 1 }
+                #expect(present.contains(channel) == !readers.isEmpty, "step \(step), channel \(channel)")
+            }
+            for index in owners.indices {
+                #expect(owners[index].subscriber.queuedMessages == received[index], "step \(step), session \(index)")
+            }
+            runOneTick(loop)
+            for owner in owners { owner.subscriber.discardAll() }
+            received = Array(repeating: 0, count: owners.count)
+        }
+        for session in sessions { hub.unsubscribe(session) }
+        #expect(present.isEmpty)
+    }
 }
 
 #if DEBUG
