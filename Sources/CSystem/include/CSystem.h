@@ -33,6 +33,8 @@ enum {
     CSystem_EPOLLRDHUP = 0x2000,
 };
 
+/// CPUs in this thread's scheduler affinity mask (CPU_COUNT, a macro Swift cannot call), or -1 on failure.
+int CSystem_affinity_cpus(void);
 int CSystem_epoll_create(void);
 // Returns -1 with errno set on failure, like the syscall.
 int CSystem_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);

@@ -56,5 +56,6 @@ public final class LoopGroup: @unchecked Sendable {
     }
 
     /// Online CPUs: the default number of loops.
-    public static var cpuCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// The CPUs this process may use (affinity and cgroup quota: see AvailableCPUs).
+    public static var cpuCount: Int { AvailableCPUs.count() }
 }
