@@ -55,7 +55,6 @@ public final class LoopGroup: @unchecked Sendable {
         return thread
     }
 
-    /// Online CPUs: the default number of loops.
     /// The CPUs this process may use (affinity and cgroup quota: see AvailableCPUs).
     public static var cpuCount: Int { AvailableCPUs.count() }
 }
