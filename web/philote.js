@@ -128,6 +128,8 @@ export class Philote extends EventTarget {
   #stableTimer;
   #refreshTimer;
   #listening = false;
+  // Channels subscribed while some earlier connection was open: only those can have missed messages.
+  #heard = new Set();
 
   /** @param {PhiloteOptions} options */
   constructor(options) {
@@ -289,6 +291,7 @@ export class Philote extends EventTarget {
     this.#endRefresh();
     const cause = { code, reason };
     if (opened) {
+      for (const channel of this.#subs.keys()) this.#heard.add(channel);
       if (code === 4001) return this.#renew(token, cause, reason || "token expired");
       if (code !== 1000 && code !== 1001) {
         this.#error("closed", reason || `connection closed with code ${code}`, { code });
@@ -517,7 +520,10 @@ export class Philote extends EventTarget {
 
   #recovery(msg) {
     const channel = typeof msg.channel === "string" ? msg.channel : "";
-    const detail = { channel, outcome: msg.recovery };
+    // A "failed" for a channel that nothing can have been missed on yet (history off, or Redis unavailable, at the
+    // first connection) is no gap: the app is told "new", with the server's reason, and reloads nothing.
+    const outcome = msg.recovery === "failed" && !this.#heard.has(channel) ? "new" : msg.recovery;
+    const detail = { channel, outcome };
     for (const key of ["reason", "epoch", "offset"]) if (msg[key] !== undefined) detail[key] = msg[key];
     // "ok": the replay that follows moves the position. "new"/"failed": the answer is where live messages resume.
     if (msg.recovery !== "ok" && this.#subs.has(channel)) {

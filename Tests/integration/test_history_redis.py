@@ -770,3 +770,39 @@ def test_answers_come_in_the_order_given_when_one_channel_is_fetched_and_another
 
     run(scenario(), 60)
     finish_all(a, b)
+
+
+# ======================================================================================================
+# 10. A server that has just started, before its Redis links are up
+# ======================================================================================================
+
+
+def test_a_recovery_right_after_start_waits_for_redis_instead_of_failing(start_server, shared_redis):
+    """A server accepts clients a few milliseconds before its links to Redis are up. A recovery in that window
+    waits for them (up to REDIS_TIMEOUT) and is answered from Redis, never `history unavailable` while Redis is
+    fine. Each round starts a fresh server and connects the moment its start-up line is written."""
+    (a,), prefix = history_cluster(start_server, shared_redis.url, count=1, HISTORY_SIZE="100")
+
+    async def publish_one():
+        watcher = await fresh_reader(a, "watcher on A")
+        source = await publisher(a)
+        await publish_range(source, watcher, 1, 3)
+        epoch = watcher.positions[CHANNEL][0]
+        await close_all(watcher, source)
+        return epoch
+
+    epoch = run(publish_one())
+    for round_number in range(5):
+        late = start_server("serve", SECRET=SECRET, REDIS_URL=shared_redis.url, REDIS_PREFIX=prefix,
+                            HISTORY_SIZE="100", CLOSE_TIMEOUT="1")
+
+        async def recover():
+            client = await reader(late, f"{epoch}:1:{CHANNEL}", name=f"client {round_number}")
+            answer = check_answer(await client.next(), CHANNEL, "ok")
+            assert (answer["epoch"], answer["offset"]) == (epoch, 3), answer
+            assert [m["offset"] for m in [positioned(t, CHANNEL) for t in await client.take(2)]] == [2, 3]
+            await client.close()
+
+        run(recover())
+        finish_all(late)
+    finish_all(a)

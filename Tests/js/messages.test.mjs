@@ -94,9 +94,19 @@ test("duplicates: same epoch and offset <= known are dropped; a new epoch starts
   h.client.close();
 });
 
-test("recovery: new and failed set the answer's position, ok does not; the replay that follows moves it", async () => {
+/** Connected a second time with `channels` subscribed: messages of those could have been missed meanwhile. */
+async function reconnected(channels) {
   const h = await connected();
-  for (const channel of ["room-1", "room-2", "room-3"]) h.client.subscribe(channel, () => {});
+  for (const channel of channels) h.client.subscribe(channel, () => {});
+  h.last.serverClose(1001);
+  await h.clock.advance(250);
+  h.last.open();
+  await flush();
+  return h;
+}
+
+test("recovery: new and failed set the answer's position, ok does not; the replay that follows moves it", async () => {
+  const h = await reconnected(["room-1", "room-2", "room-3"]);
   h.last.receive({ channel: "room-1", recovery: "new", epoch: EPOCH, offset: 41 });
   h.last.receive({ channel: "room-2", recovery: "failed", reason: "offset too old", epoch: EPOCH, offset: 57 });
   h.last.receive({ channel: "room-3", recovery: "new", offset: 0 });
@@ -118,9 +128,7 @@ test("recovery: new and failed set the answer's position, ok does not; the repla
 });
 
 test("recovery failed without a position (history off, channel emptied) forgets the old one: :: next time", async () => {
-  const h = await connected();
-  h.client.subscribe("room-1", () => {});
-  h.client.subscribe("room-2", () => {});
+  const h = await reconnected(["room-1", "room-2"]);
   h.last.receive({ issuer: "u", channel: "room-1", data: "a", epoch: EPOCH, offset: 9 });
   h.last.receive({ issuer: "u", channel: "room-2", data: "a", epoch: EPOCH, offset: 9 });
   h.last.receive({ channel: "room-1", recovery: "failed", reason: "history off" });
@@ -226,5 +234,25 @@ test("close() reports queued publishes as dropped in one error event of kind clo
   await flush();
   h.last.open();
   assert.deepEqual(h.last.sent, [], "dropped means dropped");
+  h.client.close();
+});
+
+test("a failed answer on a channel nothing can have been missed on yet is told as new, with the reason", async () => {
+  const h = await connected();
+  h.client.subscribe("room-1", () => {});
+  h.last.receive({ channel: "room-1", recovery: "failed", reason: "history off" });
+  h.last.serverClose(1001);
+  await h.clock.advance(250);
+  h.last.open();
+  await flush();
+  // Subscribed during the first connection: the second one may have missed messages, and says so.
+  h.client.subscribe("room-2", () => {});
+  h.last.receive({ channel: "room-1", recovery: "failed", reason: "history off" });
+  h.last.receive({ channel: "room-2", recovery: "failed", reason: "history unavailable", offset: 0 });
+  assert.deepEqual(h.of("recovery").map(strip), [
+    { channel: "room-1", outcome: "new", reason: "history off" },
+    { channel: "room-1", outcome: "failed", reason: "history off" },
+    { channel: "room-2", outcome: "new", reason: "history unavailable", offset: 0 },
+  ]);
   h.client.close();
 });

@@ -78,7 +78,7 @@ extension RedisBroker {
     /// This server must have a reader of the channel (its subscription is what the read joins).
     func fetch(_ channel: [UInt8], after: UInt64, count: Int, completion: @escaping (RemoteHistory) -> Void) {
         let index = ring.shard(for: channel)
-        guard history != nil, shards[index].isUp, hasReaders(channel) else {
+        guard history != nil, hasReaders(channel) else {
             completion(.unavailable)
             return
         }
@@ -91,7 +91,15 @@ extension RedisBroker {
         nextFetch += 1
         fetches[id] = PendingFetch(
             channel: channel, shard: index, after: after, count: count, completions: [completion])
-        if shards[index].isSubscribed(channel) { sendFetch(id) }
+        if shards[index].isUp && shards[index].isSubscribed(channel) {
+            sendFetch(id)
+        } else if !shards[index].isUp {
+            // Not connected yet (a server that has just started) or reconnecting: the fetch goes once the channel's
+            // subscription is confirmed, if that happens within REDIS_TIMEOUT, as a command would wait.
+            loop.schedule(at: loop.now + timeout) { [unowned self] in
+                if let fetch = fetches[id], !fetch.sent { finish(id, .unavailable) }
+            }
+        }
     }
 
     /// The subscription to `channel` is confirmed: the fetches that waited for it go.

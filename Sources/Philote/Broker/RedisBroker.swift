@@ -17,6 +17,8 @@ final class RedisBroker: @unchecked Sendable {
     let prefix: [UInt8]
     let ring: ShardRing
     let maxPending: Int
+    /// REDIS_TIMEOUT (ms): also how long a history fetch waits for an instance that is not connected yet.
+    let timeout: UInt64
     private(set) var shards: [RedisShard] = []
     /// How many loops have readers of each channel; a channel is present while any does.
     private var readers: [[UInt8]: Int] = [:]
@@ -41,6 +43,7 @@ final class RedisBroker: @unchecked Sendable {
         self.logger = logger
         prefix = Array(settings.prefix.utf8)
         maxPending = settings.maxPending
+        timeout = settings.timeout
         history = settings.history
         let endpoints = settings.endpoints
         ring = ShardRing(labels: endpoints.map(\.label))
