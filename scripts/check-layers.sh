@@ -34,6 +34,7 @@ declare -A may_use=(
     [JSON]="$protocol_layer"
     [Auth]="$protocol_layer"
     [Client]="$protocol_layer"
+    [Bench]="$protocol_layer"
     [Broker]="System Logging Reactor $protocol_layer History"
     [History]="System Logging Reactor $protocol_layer"
     [Metrics]="System Logging Reactor $protocol_layer Broker History"
