@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test layers unit integration js web demo fuzz sanitize server echo install clean bench bench-history bench-recovery bench-redis soak docker docker-test
+.PHONY: all release deps test layers unit integration js web demo fuzz sanitize server echo install clean bench bench-scaling bench-history bench-recovery bench-redis soak docker docker-test
 
 all: release
 
@@ -82,6 +82,11 @@ fuzz: deps
 # private network namespace) and two CPUs; takes about 20 minutes.
 bench: release
 	scripts/bench.sh
+
+# Fan-out over WORKERS=1,2,4,8 with a free core per loop (as far as the machine has them), appended to
+# BENCHMARKS.md; part of `make bench`. Root, like bench.
+bench-scaling: release
+	scripts/bench-scaling.sh
 
 # Cross-server fan-out through Redis beside single-server fan-out (appends to BENCHMARKS.md).
 # Fan-out with history on (HISTORY_SIZE=1000) against the same binary without, alternating (issue 15's bar: 0.9).

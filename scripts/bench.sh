@@ -65,6 +65,12 @@ EOF_PY
     echo "bench: history section appended (raw lines in ${out%.txt}-history.txt)"
 fi
 
+# Fan-out over WORKERS=1,2,4,8 as far as this machine has two CPUs per worker (scripts/bench-scaling.sh;
+# BENCH_SCALING=0 skips it; about 1.5 minutes per step and repetition).
+if [ "${BENCH_SCALING:-1}" = 1 ] && [ "${TLS:-0}" != 1 ]; then
+    REPS=$REPS OUT="${out%.txt}-scaling.txt" "$root/scripts/bench-scaling.sh" | tail -n 8
+fi
+
 # wss:// with each record layer (issue 12): fan-out and idle memory beside the plain figures above (BENCH_TLS=0
 # skips it; about 4 minutes).
 [ "${BENCH_TLS:-1}" = 1 ] || exit 0
