@@ -39,7 +39,7 @@ struct BenchCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The server's ws:// URL. Default: $PHILOTE_URL, else \(ClientCommand.defaultURL)")
+    @Option(help: "The server's ws:// or wss:// URL. Default: $PHILOTE_URL, else \(ClientCommand.defaultURL)")
     var url: String?
 
     @Option(help: "The server's SECRET, to mint tokens. Default: $SECRET.")
@@ -84,7 +84,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Write the result as one JSON document instead of the table.")
     var json = false
 
-    @Flag(help: "Offer permessage-deflate (the server's messages may come compressed).")
+    @Flag(help: "Offer permessage-deflate; when agreed, publishes go compressed and deliveries may come compressed.")
     var deflate = false
 
     @Option(help: "wss://: trust the certificate authorities in this PEM file.")
@@ -121,8 +121,9 @@ struct BenchCommand: ParsableCommand {
             // one line at once, not thousands of failed connects.
             try BenchProbe.check(target, token: subscriberTokens[0], caFile: ca, insecure: insecure)
             Self.raiseDescriptorLimit(to: settings.subscribers + settings.publishers + 64)
+            let tls = target.secure ? try BenchTLSContext(caFile: ca, insecure: insecure, host: target.host) : nil
             let plan = BenchPlan(
-                settings: settings, url: target, address: address, deflate: deflate,
+                settings: settings, url: target, address: address, tls: tls, deflate: deflate,
                 subscriberTokens: subscriberTokens, publisherTokens: publisherTokens)
             let status = try BenchRun(plan: plan, json: json).run()
             Glibc.exit(status)
@@ -158,9 +159,7 @@ struct BenchCommand: ParsableCommand {
         let text = url ?? ClientCommand.environment("PHILOTE_URL") ?? ClientCommand.defaultURL
         switch WebSocketURL.parse(text) {
         case .success(let parsed):
-            if parsed.secure {
-                throw BenchFailure("wss:// is not supported by philote bench yet: benchmark the plain port", status: 2)
-            }
+            if ca != nil && insecure { throw BenchFailure("--ca and --insecure contradict each other: pass one", status: 2) }
             return parsed
         case .failure(let error):
             throw BenchFailure(error.message, status: 2)

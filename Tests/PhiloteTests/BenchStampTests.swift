@@ -32,6 +32,29 @@ import Testing
         #expect(relayed.withUnsafeBytes { BenchStamp.find(in: $0, dataSize: size) } == stamp)
     }
 
+    @Test(arguments: [40, 100, 5000])
+    func aCompressedPublishInflatesToThePlainOne(size: Int) throws {
+        let stamp = BenchStamp(sentAt: 987_654_321, measured: false, sequence: 7, publisher: 1)
+        var plainWriter = BenchFrameWriter(channel: "bench1", dataSize: size, seed: 3)
+        var plain: [UInt8] = []
+        plainWriter.append(stamp, to: &plain)
+        var writer = BenchFrameWriter(channel: "bench1", dataSize: size, seed: 3)
+        var frame: [UInt8] = []
+        writer.appendCompressed(stamp, with: Deflater(windowBits: 15, level: -1), to: &frame)
+        #expect(frame[0] == 0xC1)  // FIN, RSV1 (compressed), text
+        var parser = FrameParser(maxPayloadLength: 1 << 20)
+        parser.allowedRSV = 0x40
+        var bytes = frame
+        let compressed = try #require(
+            bytes.withUnsafeMutableBytes { buffer -> [UInt8]? in
+                guard case .frame(let header) = parser.parse(buffer), header.frameLength == frame.count else { return nil }
+                return Array(buffer[header.headerLength..<header.frameLength])
+            })
+        #expect(compressed.count < (size > 100 ? size / 4 : size + 60))
+        let text = compressed.withUnsafeBytes { Inflater(contextTakeover: false).decompress($0, limit: 1 << 20) }
+        #expect(try text.get() == payload(of: plain))
+    }
+
     @Test func warmUpMessagesAreMarked() {
         let text = Array(#"{"channel":"c","data":"T99W-S0-P12-xxxx"}"#.utf8)
         let stamp = text.withUnsafeBytes { BenchStamp.find(in: $0) }

@@ -1,7 +1,8 @@
 /// Appends `philote bench`'s publish frames to a send buffer: a masked text frame (RFC 6455 section 5.3)
 /// holding `{"channel":"<name>","data":"<stamp><filler>"}`, the data padded with `x` to the requested size.
 /// Written in place, without a temporary array per message: a publisher at `--rate max` writes hundreds of
-/// thousands a second.
+/// thousands a second. With permessage-deflate agreed, each message is compressed on its own (no context
+/// takeover), as the harness (wsload) does by default with `--deflate`.
 public struct BenchFrameWriter: Sendable {
     /// `{"channel":"<escaped name>","data":"`, made once per publisher.
     private let prefix: [UInt8]
@@ -9,6 +10,8 @@ public struct BenchFrameWriter: Sendable {
     public let dataSize: Int
     /// xorshift state for the masking keys: a load tool needs keys that vary, not a cryptographic source.
     private var random: UInt64
+    /// `appendCompressed`: the text before compression, reused.
+    private var scratch: [UInt8] = []
 
     public init(channel: String, dataSize: Int, seed: UInt64) {
         var prefix = Array(#"{"channel":""#.utf8)
@@ -26,16 +29,36 @@ public struct BenchFrameWriter: Sendable {
     }
 
     public mutating func append(_ stamp: BenchStamp, to out: inout [UInt8]) {
-        var digits: (UInt64, UInt64, UInt64) = (stamp.sentAt, stamp.sequence, stamp.publisher)
-        let stampLength = 1 + Self.digitCount(digits.0) + 1 + 2 + Self.digitCount(digits.1) + 2
-            + Self.digitCount(digits.2) + 1
-        let length = payloadLength(stampLength: stampLength)
-        let header = length < 126 ? 2 : length < 65536 ? 4 : 10
-        out.reserveCapacity(out.count + header + 4 + length)
-        out.append(0x81)  // FIN, text
-        if header == 2 {
+        let length = payloadLength(stampLength: Self.stampLength(stamp))
+        out.reserveCapacity(out.count + 14 + length)
+        let key = appendHeader(0x81, length: length, to: &out)  // FIN, text
+        let payloadStart = out.count
+        appendPayload(stamp, to: &out)
+        out.withUnsafeMutableBytes { buffer in
+            FrameParser.applyMask(key, to: buffer.baseAddress! + payloadStart, count: length)
+        }
+    }
+
+    /// The same message compressed for permessage-deflate (RFC 7692: RSV1 set on the frame, the payload one
+    /// raw deflate stream without its final `00 00 ff ff`), as the harness sends it when the server agrees.
+    public mutating func appendCompressed(_ stamp: BenchStamp, with deflater: Deflater, to out: inout [UInt8]) {
+        scratch.removeAll(keepingCapacity: true)
+        appendPayload(stamp, to: &scratch)
+        let compressed = scratch.withUnsafeBytes { deflater.compress($0) }
+        let key = appendHeader(0xC1, length: compressed.count, to: &out)  // FIN, RSV1, text
+        let payloadStart = out.count
+        out.append(contentsOf: compressed)
+        out.withUnsafeMutableBytes { buffer in
+            FrameParser.applyMask(key, to: buffer.baseAddress! + payloadStart, count: compressed.count)
+        }
+    }
+
+    /// A masked frame's header for a payload of `length` bytes; its masking key.
+    private mutating func appendHeader(_ first: UInt8, length: Int, to out: inout [UInt8]) -> UInt32 {
+        out.append(first)
+        if length < 126 {
             out.append(0x80 | UInt8(length))
-        } else if header == 4 {
+        } else if length < 65536 {
             out.append(0x80 | 126)
             out.append(UInt8(length >> 8))
             out.append(UInt8(length & 0xFF))
@@ -48,7 +71,17 @@ public struct BenchFrameWriter: Sendable {
         random ^= random << 17
         let key = UInt32(truncatingIfNeeded: random)
         withUnsafeBytes(of: key.littleEndian) { out.append(contentsOf: $0) }
-        let payloadStart = out.count
+        return key
+    }
+
+    private static func stampLength(_ stamp: BenchStamp) -> Int {
+        1 + digitCount(stamp.sentAt) + 1 + 2 + digitCount(stamp.sequence) + 2 + digitCount(stamp.publisher) + 1
+    }
+
+    /// The JSON text, unmasked.
+    private func appendPayload(_ stamp: BenchStamp, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (stamp.sentAt, stamp.sequence, stamp.publisher)
+        let stampLength = Self.stampLength(stamp)
         out.append(contentsOf: prefix)
         out.append(0x54)  // T
         Self.appendDigits(&digits.0, to: &out)
@@ -65,9 +98,6 @@ public struct BenchFrameWriter: Sendable {
         }
         out.append(0x22)
         out.append(0x7D)
-        out.withUnsafeMutableBytes { buffer in
-            FrameParser.applyMask(key, to: buffer.baseAddress! + payloadStart, count: length)
-        }
     }
 
     static func digitCount(_ value: UInt64) -> Int {

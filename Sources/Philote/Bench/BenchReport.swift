@@ -69,6 +69,7 @@ public struct BenchReport: Sendable {
                 "published",
                 "\(tally.publishedMeasured) (\(Self.fixed(publishedPerSecond, 0))/s), backlog \(tally.backlog)"
                     + (tally.stalls > 0 ? ", stalls \(tally.stalls)" : "")
+                    + (tally.publishedCompressed > 0 ? ", \(tally.publishedCompressed) compressed" : "")
             ))
         rows.append(("delivered", "\(tally.deliveredMeasured) (\(Self.fixed(deliveredPerSecond, 0))/s)"))
         rows.append(("expected", "\(expected)"))
@@ -118,6 +119,7 @@ public struct BenchReport: Sendable {
         fields.append("\"published_per_second\":\(Self.fixed(publishedPerSecond, 1))")
         fields.append("\"backlog\":\(tally.backlog)")
         fields.append("\"stalls\":\(tally.stalls)")
+        fields.append("\"published_compressed\":\(tally.publishedCompressed)")
         fields.append("\"delivered\":\(tally.deliveredMeasured)")
         fields.append("\"delivered_per_second\":\(Self.fixed(deliveredPerSecond, 1))")
         fields.append("\"expected\":\(expected)")

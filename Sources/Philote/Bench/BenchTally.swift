@@ -15,6 +15,8 @@ public struct BenchTally: Equatable, Sendable {
     /// Publishes due at the fixed rate that were never sent because the publisher's send queue was full
     /// (the server did not read): the offered load the server refused.
     public var backlog: UInt64 = 0
+    /// Of `publishedMeasured`: those sent compressed (permessage-deflate agreed, `--deflate`).
+    public var publishedCompressed: UInt64 = 0
     /// `--rate max`: times a publisher gave up waiting (1 s without progress) and wrote its window off.
     public var stalls: UInt64 = 0
 
@@ -39,6 +41,7 @@ public struct BenchTally: Equatable, Sendable {
         published += other.published
         publishedMeasured += other.publishedMeasured
         backlog += other.backlog
+        publishedCompressed += other.publishedCompressed
         stalls += other.stalls
         delivered += other.delivered
         deliveredMeasured += other.deliveredMeasured

@@ -6,6 +6,8 @@ final class BenchPlan: @unchecked Sendable {
     let settings: BenchSettings
     let url: WebSocketURL
     let address: BenchAddress
+    /// wss://: the context every connection's TLS session comes from; nil for ws://.
+    let tls: BenchTLSContext?
     let deflate: Bool
     /// Per channel: the token a subscriber reads it with and a publisher writes it with (nil: none, the
     /// URL's `auth` parameter carries it).
@@ -16,12 +18,13 @@ final class BenchPlan: @unchecked Sendable {
     let gauges: [BenchPublisherGauge]
 
     init(
-        settings: BenchSettings, url: WebSocketURL, address: BenchAddress, deflate: Bool,
+        settings: BenchSettings, url: WebSocketURL, address: BenchAddress, tls: BenchTLSContext?, deflate: Bool,
         subscriberTokens: [String?], publisherTokens: [String?]
     ) {
         self.settings = settings
         self.url = url
         self.address = address
+        self.tls = tls
         self.deflate = deflate
         self.subscriberTokens = subscriberTokens
         self.publisherTokens = publisherTokens

@@ -5,7 +5,8 @@ import Philote
 #endif
 
 /// One blocking connection and handshake before the run, with the client's code: the server's absence or
-/// a refused token ends the run at once with the client's one-line reason.
+/// a refused token, or (wss://) a certificate that does not verify, ends the run at once with the client's
+/// one-line reason.
 enum BenchProbe {
     static let timeout: Duration = .seconds(5)
 
@@ -13,7 +14,10 @@ enum BenchProbe {
         do throws(ClientFailure) {
             let deadline = Deadline(after: timeout)
             let fd = try TCPConnector.connect(to: url, deadline: deadline)
-            let socket = ClientSocket(plain: fd)
+            let socket =
+                url.secure
+                ? try ClientSocket(tlsOver: fd, host: url.host, caFile: caFile, insecure: insecure, deadline: deadline)
+                : ClientSocket(plain: fd)
             defer { socket.close() }
             _ = try HandshakeExchange.perform(socket: socket, url: url, token: token, deadline: deadline)
         } catch {

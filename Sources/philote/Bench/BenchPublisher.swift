@@ -137,15 +137,21 @@ final class BenchPublisher {
     private func send(_ count: UInt64) {
         let now = BenchClock.nanoseconds()
         let measured = worker.plan.shared.isMeasured(sentAt: now)
+        let compressing = connection.deflating
         var written: UInt64 = 0
         while written < count && connection.pendingOutput < Self.maxQueuedBytes {
             let stamp = BenchStamp(sentAt: now, measured: measured, sequence: sequence, publisher: UInt64(index))
-            writer.append(stamp, to: &connection.outbound)
+            if compressing {
+                writer.appendCompressed(stamp, with: worker.deflater, to: &connection.outbound)
+            } else {
+                writer.append(stamp, to: &connection.outbound)
+            }
             sequence += 1
             written += 1
         }
         sent += written
         worker.tally.published += written
+        if compressing && measured { worker.tally.publishedCompressed += written }
         if measured {
             measuredSent += written
             worker.tally.publishedMeasured += written

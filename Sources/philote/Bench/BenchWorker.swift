@@ -19,6 +19,9 @@ final class BenchWorker: EventHandler, @unchecked Sendable {
     private let hot: UnsafeMutablePointer<BenchDeliveries>
     /// The time of the read being parsed (ns): one clock read per read, not per message.
     var readTime: UInt64 = 0
+    /// Compresses the loop's publishes when the server agreed to permessage-deflate (no context takeover: one
+    /// zlib state serves every publisher of the loop). Window 15 and zlib's default level, as the harness uses.
+    private(set) lazy var deflater = Deflater(windowBits: 15, level: -1)
 
     private var queue: [(role: BenchConnection.Role, index: Int)] = []
     private var queued = 0
