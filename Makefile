@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 TEST_FUZZ_SECONDS ?= 15
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all release deps test layers unit integration js web demo fuzz sanitize server echo install clean bench bench-scaling bench-history bench-recovery bench-redis soak docker docker-test
+.PHONY: all release deps test layers unit integration js web demo fuzz sanitize server echo install clean bench bench-scaling bench-tool bench-history bench-recovery bench-redis soak docker docker-test
 
 all: release
 
@@ -87,6 +87,10 @@ bench: release
 # BENCHMARKS.md; part of `make bench`. Root, like bench.
 bench-scaling: release
 	scripts/bench-scaling.sh
+
+# `philote bench` beside wsload on fanout1k (plain, wss://, deflate), alternating; appended to BENCHMARKS.md. Root.
+bench-tool: release
+	scripts/bench-tool.sh
 
 # Cross-server fan-out through Redis beside single-server fan-out (appends to BENCHMARKS.md).
 # Fan-out with history on (HISTORY_SIZE=1000) against the same binary without, alternating (issue 15's bar: 0.9).
