@@ -27,7 +27,9 @@ public final class Inflater {
     public func decompress(_ input: UnsafeRawBufferPointer, limit: Int) -> Result<[UInt8], Failure> {
         if !keepsContext { inflateReset(&stream) }
         var output: [UInt8] = []
-        let chunk = 16 * 1024
+        // Sized to the message: a small one (the common case) zero-fills 1 KiB per call, not 16; a large one takes
+        // more turns of the loop below, never a different result.
+        let chunk = min(16 * 1024, max(1024, input.count * 4))
         var buffer = [UInt8](repeating: 0, count: chunk)
         var ended = false
         for part in 0..<2 where !ended {

@@ -22,6 +22,8 @@ final class BenchWorker: EventHandler, @unchecked Sendable {
     /// Compresses the loop's publishes when the server agreed to permessage-deflate (no context takeover: one
     /// zlib state serves every publisher of the loop). Window 15 and zlib's default level, as the harness uses.
     private(set) lazy var deflater = Deflater(windowBits: 15, level: -1)
+    /// Inflates the loop's compressed deliveries into one kept buffer (see BenchInflater).
+    private(set) lazy var inflater = BenchInflater()
 
     private var queue: [(role: BenchConnection.Role, index: Int)] = []
     private var queued = 0
