@@ -125,8 +125,11 @@ struct BenchCommand: ParsableCommand {
             let plan = BenchPlan(
                 settings: settings, url: target, address: address, tls: tls, deflate: deflate,
                 subscriberTokens: subscriberTokens, publisherTokens: publisherTokens)
-            let status = try BenchRun(plan: plan, json: json).run()
-            Glibc.exit(status)
+            let run = try BenchRun(plan: plan, json: json)
+            let status = run.run()
+            // The loops still run until the process exits, and their timers reach the workers: keep the run (which
+            // owns them) alive until then, or a timer firing during exit finds a freed worker.
+            withExtendedLifetime(run) { Glibc.exit(status) }
         } catch {
             Self.fail(error)
         }
@@ -170,22 +173,27 @@ struct BenchCommand: ParsableCommand {
     private func tokens(for target: WebSocketURL, settings: BenchSettings) throws(BenchFailure)
         -> ([String?], [String?])
     {
-        let count = settings.channels
+        let channels = settings.channels
+        let publishers = settings.publishers
         if let token {
             guard !token.isEmpty else { throw BenchFailure("--token is empty", status: 2) }
-            return ([String?](repeating: token, count: count), [String?](repeating: token, count: count))
+            return ([String?](repeating: token, count: channels), [String?](repeating: token, count: publishers))
         }
         guard let secret = secret ?? ClientCommand.environment("SECRET") else {
             if target.hasAuthParameter {
-                return ([String?](repeating: nil, count: count), [String?](repeating: nil, count: count))
+                return ([String?](repeating: nil, count: channels), [String?](repeating: nil, count: publishers))
             }
             throw BenchFailure("no token: pass --secret or set SECRET to mint tokens, or pass --token", status: 2)
         }
         let signer = TokenSigner(secret: secret)
-        let names = (0..<count).map(BenchSettings.channelName)
-        return (
-            names.map { signer.sign(Claims(read: [$0])) }, names.map { signer.sign(Claims(write: [$0])) }
-        )
+        // Subscribers: one per channel. Publishers: one per connection, writing the channels of its streams.
+        let reading = (0..<channels).map { signer.sign(Claims(read: [BenchSettings.channelName($0)])) }
+        let writing = (0..<publishers).map { connection in
+            signer.sign(Claims(write: settings.streams(of: connection).map {
+                BenchSettings.channelName(settings.channel(of: $0))
+            }))
+        }
+        return (reading, writing)
     }
 
     private static func integer(_ text: String, _ option: String) throws(BenchFailure) -> Int {

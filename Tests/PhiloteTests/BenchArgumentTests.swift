@@ -15,7 +15,7 @@ import Testing
         }
         #expect(problem { $0.publishers = 0 }.hasPrefix("--publishers"))
         #expect(problem { $0.channels = 0 }.hasPrefix("--channels"))
-        #expect(problem { $0.channels = 3; $0.publishers = 2 }.hasPrefix("--channels (3) must not exceed"))
+        #expect(BenchSettings().problem() == nil)
         #expect(problem { $0.subscribers = 2; $0.channels = 3; $0.publishers = 3 }.hasPrefix("--subscribers"))
         #expect(problem { $0.subscribers = -1 }.hasPrefix("--subscribers"))
         #expect(problem { $0.window = 0 }.hasPrefix("--window"))
@@ -51,6 +51,20 @@ import Testing
         #expect((0..<5).map(settings.channel(of:)) == [0, 1, 0, 1, 0])
         #expect(settings.publishers(on: 0) == 3)
         #expect(settings.publishers(on: 1) == 2)
+        #expect(settings.streams == 5 && settings.streams(of: 1) == [1])
+    }
+
+    /// More channels than publisher connections: a stream per channel, the connections carrying them in turn.
+    @Test func moreChannelsThanPublishersMakeAStreamPerChannel() {
+        var settings = BenchSettings()
+        settings.publishers = 4
+        settings.channels = 10
+        #expect(settings.problem() == nil)
+        #expect(settings.streams == 10)
+        #expect(settings.streams(of: 0) == [0, 4, 8])
+        #expect(settings.streams(of: 3) == [3, 7])
+        #expect((0..<10).map(settings.publishers(on:)) == Array(repeating: 1, count: 10))
+        #expect(Set((0..<4).flatMap { settings.streams(of: $0) }.map(settings.channel(of:))) == Set(0..<10))
     }
 
     @Test func theFixedRateScheduleKeepsTheOfferedRate() {

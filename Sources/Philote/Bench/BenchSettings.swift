@@ -29,9 +29,6 @@ public struct BenchSettings: Equatable, Sendable {
         if subscribers < 0 { return "--subscribers must be 0 or more, got \(subscribers)" }
         if publishers < 1 { return "--publishers must be at least 1, got \(publishers)" }
         if channels < 1 { return "--channels must be at least 1, got \(channels)" }
-        if channels > publishers {
-            return "--channels (\(channels)) must not exceed --publishers (\(publishers)): a channel without a publisher gets nothing"
-        }
         if subscribers > 0 && subscribers < channels {
             return "--subscribers (\(subscribers)) must be at least --channels (\(channels)), so that every channel is read"
         }
@@ -46,13 +43,21 @@ public struct BenchSettings: Equatable, Sendable {
         return nil
     }
 
-    /// The channel publisher or subscriber `index` uses: they are dealt round-robin, so channel c has the
-    /// publishers and subscribers whose index is c modulo the channel count.
+    /// Publishing streams: one per (publisher connection, channel) pair that publishes, so that every channel
+    /// has one even with more channels than publishers (`--publishers 4 --channels 10`: ten streams, publisher
+    /// connection p carrying streams p, p + 4, p + 8). Each stream numbers its own messages.
+    public var streams: Int { max(publishers, channels) }
+
+    /// The channel stream or subscriber `index` uses: they are dealt round-robin, so channel c has the
+    /// streams and subscribers whose index is c modulo the channel count.
     public func channel(of index: Int) -> Int { index % channels }
 
-    /// The number of channel `channel`'s publishers (its `--publishers` share).
+    /// The streams publisher connection `connection` carries.
+    public func streams(of connection: Int) -> [Int] { Array(stride(from: connection, to: streams, by: publishers)) }
+
+    /// The number of channel `channel`'s streams; stream s is the (s / channels)-th of its channel.
     public func publishers(on channel: Int) -> Int {
-        publishers / channels + (channel < publishers % channels ? 1 : 0)
+        streams / channels + (channel < streams % channels ? 1 : 0)
     }
 
     /// The channel's name on the server.

@@ -36,8 +36,8 @@ final class BenchConnection: EventHandler, WebSocketEventSink {
     /// A subscriber: what it received of each publisher of its channel (publisher p at p / channels). A
     /// pointer for the same reason as `BenchWorker`'s deliveries: no exclusivity check per message.
     let trackers: UnsafeMutableBufferPointer<SequenceTracker>
-    /// A publisher's logic, set when it opens.
-    var publisher: BenchPublisher?
+    /// A publisher's logic, one per stream it carries, set when it opens.
+    var publishers: [BenchPublisher] = []
 
     private var reader = WebSocketReader(maxMessageSize: 64 << 20)
     private var handshake = ClientHandshake()
@@ -151,7 +151,7 @@ final class BenchConnection: EventHandler, WebSocketEventSink {
     /// Sends the upgrade request.
     private func upgrade() {
         state = .handshaking
-        outbound = worker.plan.upgradeRequest(key: handshake.key, role: role, channel: channel)
+        outbound = worker.plan.upgradeRequest(key: handshake.key, role: role, index: index, channel: channel)
         watchingWrites = false
         loop.setInterest(fd: fd, events: UInt32(CSystem_EPOLLIN))
         flushOutbound()
@@ -198,7 +198,7 @@ final class BenchConnection: EventHandler, WebSocketEventSink {
         case .handshaking, .open:
             if events & UInt32(CSystem_EPOLLOUT) != 0 {
                 flushOutbound()
-                if state == .open && pendingOutput == 0 { publisher?.writable() }
+                if state == .open && pendingOutput == 0 { for publisher in publishers { publisher.writable() } }
                 if readWantsWrite && state != .closed {
                     readWantsWrite = false
                     readAvailable()
@@ -211,7 +211,7 @@ final class BenchConnection: EventHandler, WebSocketEventSink {
     }
 
     func handleTimer(scheduled: UInt64) {
-        if state == .open { publisher?.timerFired() }
+        if state == .open { for publisher in publishers { publisher.timerFired(scheduled: scheduled) } }
     }
 
     func flush() {}

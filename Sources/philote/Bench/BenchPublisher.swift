@@ -11,7 +11,9 @@ final class BenchPublisher {
     /// that a server that drops messages cannot stop the run.
     static let stallMilliseconds: UInt64 = 1000
 
+    /// The stream: its number in stamps, gauges and counts.
     let index: Int
+    let channel: Int
     unowned(unsafe) let connection: BenchConnection
     unowned(unsafe) let worker: BenchWorker
     let gauge: BenchPublisherGauge
@@ -26,15 +28,20 @@ final class BenchPublisher {
     private var writtenOff: UInt64 = 0
     private var lastDone: UInt64 = 0
     private var lastProgress: UInt64 = 0
+    /// The deadline of this stream's entry in the loop's timers (`.max`: none). The entries are the connection's,
+    /// which several streams may share, so each fires only the streams whose own deadline has come: otherwise
+    /// every firing would re-arm every stream, and the timers would multiply.
+    private var armedAt: UInt64 = .max
 
-    init(connection: BenchConnection, worker: BenchWorker) {
-        index = connection.index
+    init(stream: Int, connection: BenchConnection, worker: BenchWorker) {
+        index = stream
+        channel = worker.plan.settings.channel(of: stream)
         self.connection = connection
         self.worker = worker
-        gauge = worker.plan.gauges[connection.index]
+        gauge = worker.plan.gauges[stream]
         writer = BenchFrameWriter(
-            channel: BenchSettings.channelName(connection.channel), dataSize: worker.plan.settings.size,
-            seed: BenchClock.nanoseconds() ^ UInt64(connection.index) &* 0x9E37_79B9_7F4A_7C15)
+            channel: BenchSettings.channelName(channel), dataSize: worker.plan.settings.size,
+            seed: BenchClock.nanoseconds() ^ UInt64(stream) &* 0x9E37_79B9_7F4A_7C15)
     }
 
     private var settings: BenchSettings { worker.plan.settings }
@@ -50,9 +57,9 @@ final class BenchPublisher {
         lastProgress = loop.now
         switch settings.rate {
         case .fixed(let rate):
-            let interval = UInt64(1e9 * Double(settings.publishers) / rate)
-            // Publishers are spread over the interval, not all due at the same instant.
-            let offset = interval / UInt64(settings.publishers) * UInt64(index)
+            let interval = UInt64(1e9 * Double(settings.streams) / rate)
+            // Streams are spread over the interval, not all due at the same instant.
+            let offset = interval / UInt64(settings.streams) * UInt64(index)
             schedule = FixedRateSchedule(interval: interval, start: BenchClock.nanoseconds() + offset)
             timerFired()
         case .max:
@@ -74,7 +81,7 @@ final class BenchPublisher {
             if due > 0 { send(due) }
             // Millisecond timers: messages due within the next millisecond go with the next tick.
             let nextMilliseconds = (schedule.nextDue + 999_999) / 1_000_000
-            worker.loop.schedule(at: nextMilliseconds, fd: connection.fd, handler: connection)
+            arm(at: nextMilliseconds)
         } else {
             checkStall()
             pump()
@@ -83,7 +90,20 @@ final class BenchPublisher {
     }
 
     private func arm(after milliseconds: UInt64) {
-        worker.loop.schedule(at: worker.loop.now + milliseconds, fd: connection.fd, handler: connection)
+        arm(at: worker.loop.now + milliseconds)
+    }
+
+    private func arm(at deadline: UInt64) {
+        guard deadline < armedAt else { return }
+        armedAt = deadline
+        worker.loop.schedule(at: deadline, fd: connection.fd, handler: connection)
+    }
+
+    /// The connection's timer entry for `scheduled` fired: this stream's turn if its deadline has come.
+    func timerFired(scheduled: UInt64) {
+        guard scheduled >= armedAt else { return }
+        armedAt = .max
+        timerFired()
     }
 
     /// The socket took everything queued: at --rate max, the next window may go.

@@ -172,7 +172,7 @@ final class BenchRun {
         _ snapshots: [BenchSnapshot], fans: [Int], tally: BenchTally, latency: LatencyHistogram,
         connectSeconds: Double, measuredSeconds: Double
     ) -> BenchReport {
-        var sent = [UInt64](repeating: 0, count: settings.publishers)
+        var sent = [UInt64](repeating: 0, count: settings.streams)
         for snapshot in snapshots {
             for (publisher, count) in snapshot.measuredSent { sent[publisher] += count }
         }

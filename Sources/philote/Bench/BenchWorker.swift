@@ -55,7 +55,7 @@ final class BenchWorker: EventHandler, @unchecked Sendable {
         subscribersOpen = [Int](repeating: 0, count: plan.settings.channels)
         dataSize = plan.settings.size
         hot = .allocate(capacity: 1)
-        hot.initialize(to: BenchDeliveries(publishers: plan.settings.publishers))
+        hot.initialize(to: BenchDeliveries(publishers: plan.settings.streams))
     }
 
     deinit {
@@ -111,9 +111,11 @@ final class BenchWorker: EventHandler, @unchecked Sendable {
             subscribersSettled += 1
             tally.subscribersOpen += 1
         case .publisher:
-            let publisher = BenchPublisher(connection: connection, worker: self)
-            connection.publisher = publisher
-            publishers.append(publisher)
+            for stream in plan.settings.streams(of: connection.index) {
+                let publisher = BenchPublisher(stream: stream, connection: connection, worker: self)
+                connection.publishers.append(publisher)
+                publishers.append(publisher)
+            }
             publishersSettled += 1
             tally.publishersOpen += 1
         }
@@ -144,7 +146,7 @@ final class BenchWorker: EventHandler, @unchecked Sendable {
     /// Publishing starts; `fans[c]`: open subscribers of channel c over all loops.
     func startPublishing(fans: [Int]) {
         for publisher in publishers {
-            publisher.start(fan: fans[publisher.connection.channel])
+            publisher.start(fan: fans[publisher.channel])
         }
     }
 
