@@ -127,9 +127,11 @@ struct BenchCommand: ParsableCommand {
                 subscriberTokens: subscriberTokens, publisherTokens: publisherTokens)
             let run = try BenchRun(plan: plan, json: json)
             let status = run.run()
-            // The loops still run until the process exits, and their timers reach the workers: keep the run (which
-            // owns them) alive until then, or a timer firing during exit finds a freed worker.
-            withExtendedLifetime(run) { Glibc.exit(status) }
+            // The loops still run until the process ends, and their timers and TLS sessions reach the workers and
+            // OpenSSL: keep the run (which owns the workers) alive, and end with _exit, not exit, whose handlers
+            // (OpenSSL's clean-up among them) would free what a loop may still be using. Everything was written with
+            // write(2), so there is no buffer to flush.
+            withExtendedLifetime(run) { Glibc._exit(status) }
         } catch {
             Self.fail(error)
         }
