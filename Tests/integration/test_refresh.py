@@ -222,7 +222,6 @@ def test_a_refresh_during_replay_keeps_the_replay_or_ends_it_cleanly(start_serve
         watcher = await open_client(server, token(read=[CHANNEL, OTHER]), "::" + CHANNEL, "::" + OTHER,
                                     name="watcher")
         await watcher.take(2)
-        epoch = None
         for number in range(1, 3001):
             await source.send(CHANNEL, str(number))
             await source.send(OTHER, str(number))
