@@ -23,54 +23,102 @@ public final class Inflater {
 
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
 
-    /// The decompressed message, at most `limit` bytes.
+    /// The decompressed message, at most `limit` bytes, in an array of its own.
     public func decompress(_ input: UnsafeRawBufferPointer, limit: Int) -> Result<[UInt8], Failure> {
-        if !keepsContext { inflateReset(&stream) }
-        var output: [UInt8] = []
+        var message: [UInt8] = []
         // Sized to the message: a small one (the common case) zero-fills 1 KiB per call, not 16; a large one takes
-        // more turns of the loop below, never a different result.
-        let chunk = min(16 * 1024, max(1024, input.count * 4))
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        var ended = false
-        for part in 0..<2 where !ended {
-            let status: Result<Void, Failure> = Self.tail.withUnsafeBytes { tail in
+        // more turns of the loop in `run`, never a different result.
+        var buffer = [UInt8](repeating: 0, count: min(16 * 1024, max(1024, input.count * 4)))
+        let failure = buffer.withUnsafeMutableBytes { output in
+            run(input, output: output) { stretch in
+                guard message.count + stretch.count <= limit else { return false }
+                message.append(contentsOf: stretch)
+                return true
+            }
+        }
+        return failure.map { .failure($0) } ?? .success(message)
+    }
+
+    /// The decompressed message in the first bytes of `output`, a buffer the caller keeps (nothing is allocated
+    /// per message); `.tooBig` when it does not fit with a byte to spare.
+    public func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+        -> Result<UnsafeRawBufferPointer, Failure>
+    {
+        var message = UnsafeRawBufferPointer(start: output.baseAddress, count: 0)
+        let failure = run(input, output: output) { stretch in
+            // A full buffer is handed over only when more may follow: the message does not fit.
+            guard stretch.count < output.count else { return false }
+            message = stretch
+            return true
+        }
+        return failure.map { .failure($0) } ?? .success(message)
+    }
+
+    /// Runs one message (`input`, then the four bytes RFC 7692 has the sender strip) through zlib into `output`,
+    /// handing `take` each stretch written: the whole buffer each time it fills (after which it is written from
+    /// its start again), then the rest at the end. `take` returns false to refuse the message as too big.
+    private func run(
+        _ input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer,
+        take: (UnsafeRawBufferPointer) -> Bool
+    ) -> Failure? {
+        if !keepsContext { inflateReset(&stream) }
+        defer {
+            stream.next_in = nil
+            stream.next_out = nil
+        }
+        var written = 0
+        for part in 0..<2 {
+            let step: Step = Self.tail.withUnsafeBytes { tail in
                 let source = part == 0 ? input : tail
                 stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress?.assumingMemoryBound(to: Bytef.self))
                 stream.avail_in = uInt(source.count)
-                defer { stream.next_in = nil }
                 while true {
-                    let (code, produced) = buffer.withUnsafeMutableBytes { out -> (Int32, Int) in
-                        stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                        stream.avail_out = uInt(out.count)
-                        let code = inflate(&stream, Z_SYNC_FLUSH)
-                        stream.next_out = nil
-                        return (code, out.count - Int(stream.avail_out))
-                    }
-                    if output.count + produced > limit { return .failure(.tooBig) }
-                    output.append(contentsOf: buffer[..<produced])
+                    stream.next_out = (output.baseAddress! + written).assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = uInt(output.count - written)
+                    let code = CSystem.inflate(&stream, Z_SYNC_FLUSH)
+                    written = output.count - Int(stream.avail_out)
                     switch code {
-                    case Z_OK:
-                        // More output may be pending even with no input left; stop only when zlib
-                        // neither consumed nor produced anything more.
-                        if stream.avail_in == 0 && produced < chunk { return .success(()) }
-                    case Z_BUF_ERROR:
-                        return .success(())  // no progress possible: all input used
+                    case Z_OK, Z_BUF_ERROR:
+                        if stream.avail_out == 0 {
+                            // Full: more output may be pending even with no input left.
+                            guard take(UnsafeRawBufferPointer(output)) else { return .tooBig }
+                            written = 0
+                        } else if code == Z_BUF_ERROR || stream.avail_in == 0 {
+                            return .inputUsed  // Z_BUF_ERROR: no progress possible, all input used
+                        }
                     case Z_STREAM_END:
-                        // A final block (BFINAL) ends the stream: what follows in this message, the
-                        // appended tail included, is not deflate data and is ignored (RFC 7692 7.2.3.4).
-                        inflateReset(&stream)
-                        ended = true
-                        return .success(())
+                        // A final block (BFINAL) ends the stream: what follows in this message, the appended tail
+                        // included, is not deflate data and is ignored (RFC 7692 7.2.3.4).
+                        return .streamEnded
                     default:
-                        return .failure(.corrupt)
+                        // What zlib wrote before it found the error counts first: past the limit, a message is
+                        // too big whatever follows.
+                        return take(UnsafeRawBufferPointer(rebasing: output[..<written])) ? .corrupt : .tooBig
                     }
                 }
             }
-            if case .failure(let failure) = status {
+            switch step {
+            case .inputUsed:
+                continue
+            case .streamEnded:
                 inflateReset(&stream)
-                return .failure(failure)
+            case .tooBig:
+                inflateReset(&stream)
+                return .tooBig
+            case .corrupt:
+                inflateReset(&stream)
+                return .corrupt
             }
+            break
         }
-        return .success(output)
+        return take(UnsafeRawBufferPointer(rebasing: output[..<written])) ? nil : .tooBig
+    }
+
+    /// Where one part of a message left zlib.
+    private enum Step {
+        case inputUsed
+        case streamEnded
+        case tooBig
+        case corrupt
     }
 }
