@@ -12,6 +12,7 @@
 #include "CSystem.h"
 #include "CSystemTLSTraffic.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
@@ -116,6 +117,12 @@ void CSystem_tls_capture_free(CSystem_TLS *tls) {
 
 // MARK: Key derivation
 
+// HKDF, fetched once per process: a fetch looks the name up in the provider store under its lock, and a KeyUpdate
+// (which a peer may send many of) derives three labels. Kept for the process's life.
+static EVP_KDF *hkdf;
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+static void fetch_hkdf(void) { hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL); }
+
 // HKDF-Expand-Label (RFC 8446 section 7.1) with an empty context.
 static int expand_label(int sha384, const uint8_t *secret, size_t secret_length, const char *label, uint8_t *out,
                         size_t length) {
@@ -127,9 +134,8 @@ static int expand_label(int sha384, const uint8_t *secret, size_t secret_length,
     memcpy(info + 3, "tls13 ", 6);
     memcpy(info + 9, label, label_length);
     info[9 + label_length] = 0;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *context = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
+    pthread_once(&hkdf_once, fetch_hkdf);
+    EVP_KDF_CTX *context = hkdf ? EVP_KDF_CTX_new(hkdf) : NULL;
     if (!context) return 0;
     int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
     OSSL_PARAM parameters[] = {
