@@ -10,15 +10,7 @@
 # Needs root (a private network namespace, as ../shared/bench/compare.sh), the release binary and wsload (built
 # by compare.sh into $WSLOAD_BUILD, default /tmp/wsload-build). Appends a section to BENCHMARKS.md.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${IN_NETNS:-}" ]; then exec env IN_NETNS=1 unshare -n "$0" "$@"; fi
-ip link set lo up
-shared=${SHARED:-$root/../shared}
-build=${WSLOAD_BUILD:-${TMPDIR:-/tmp}/wsload-build}
-mkdir -p "$build"
-if [ ! -x "$build/wsload" ] || [ "$shared/bench/wsload.c" -nt "$build/wsload" ]; then
-    cc -O2 -pthread -o "$build/wsload" "$shared/bench/wsload.c" -lssl -lcrypto -lz
-fi
+source "$(dirname "$0")/wsload-env.sh"
 philote=${PHILOTE_BIN:-$root/.build/release/philote}
 [ -x "$philote" ] || { echo "bench-scaling: $philote not built (make release)" >&2; exit 1; }
 cpus=$(nproc)

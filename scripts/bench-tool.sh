@@ -7,15 +7,7 @@
 #
 #   ROUNDS=5 MODES="plain tls deflate" scripts/bench-tool.sh
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${IN_NETNS:-}" ]; then exec env IN_NETNS=1 unshare -n "$0" "$@"; fi
-ip link set lo up
-shared=${SHARED:-$root/../shared}
-build=${WSLOAD_BUILD:-${TMPDIR:-/tmp}/wsload-build}
-mkdir -p "$build"
-if [ ! -x "$build/wsload" ] || [ "$shared/bench/wsload.c" -nt "$build/wsload" ]; then
-    cc -O2 -pthread -o "$build/wsload" "$shared/bench/wsload.c" -lssl -lcrypto -lz
-fi
+source "$(dirname "$0")/wsload-env.sh"
 philote=$root/.build/release/philote
 [ -x "$philote" ] || { echo "bench-tool: $philote not built (make release)" >&2; exit 1; }
 ROUNDS=${ROUNDS:-3}
