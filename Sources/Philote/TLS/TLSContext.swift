@@ -36,7 +36,7 @@ public final class TLSContext: @unchecked Sendable {
             let context = CSystem_tls_server_context(
                 certificateFile, keyFile, recordLayer == .builtin ? 1 : 0, &message, message.count)
         else {
-            throw LoadError(description: String(cString: message))
+            throw LoadError(description: message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
         pointer = context
         self.certificateFile = certificateFile
@@ -44,7 +44,7 @@ public final class TLSContext: @unchecked Sendable {
         self.recordLayer = recordLayer
         var hex = [CChar](repeating: 0, count: 128)
         CSystem_tls_context_serial(context, &hex, hex.count)
-        serial = String(cString: hex)
+        serial = hex.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     deinit { CSystem_tls_context_free(pointer) }

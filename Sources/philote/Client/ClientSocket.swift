@@ -26,7 +26,7 @@ final class ClientSocket {
         self.fd = fd
         var message = [CChar](repeating: 0, count: 512)
         guard let context = CSystem_tls_client_context(caFile, insecure ? 1 : 0, &message, message.count) else {
-            throw ClientFailure("TLS: \(String(cString: message))")
+            throw ClientFailure("TLS: \(message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
         }
         guard let tls = CSystem_tls_client_new(context, fd, host) else {
             CSystem_tls_context_free(context)
