@@ -11,6 +11,9 @@
 #   Fuzz/run.sh 30                                # 30 s per target
 #   FUZZ_ARTIFACTS=/tmp/x Fuzz/run.sh 600
 #   FUZZ_TARGETS="FuzzInflate FuzzToken" Fuzz/run.sh 60   # only these targets
+#   FUZZ_BUILD_ONLY=1 Fuzz/run.sh 1                       # build, run nothing
+#
+# The long runs of RELIABILITY.md (10 million executions per target) are Fuzz/record.sh's.
 #
 # Refreshing the committed corpus (CI starts from it): run a few minutes per target with FUZZ_MERGE=1, which
 # merges (-merge=1) whatever new inputs add coverage into Fuzz/seeds/<name>/, then commit those files:
@@ -65,6 +68,7 @@ done
 bin=$("$swift" build "${flags[@]}" --show-bin-path)
 build_ms=$(( ($(date +%s%N) - build_start) / 1000000 ))
 printf 'fuzz build: %d.%01d s (%s)\n' $((build_ms / 1000)) $((build_ms % 1000 / 100)) "$bin"
+[[ -n ${FUZZ_BUILD_ONLY:-} ]] && exit 0  # Fuzz/record.sh runs the binaries its own way
 
 status=0
 for entry in "${targets[@]}"; do
