@@ -67,7 +67,7 @@ public final class Inflater {
             stream.next_out = nil
         }
         var written = 0
-        for part in 0..<2 {
+        parts: for part in 0..<2 {
             let step: Step = Self.tail.withUnsafeBytes { tail in
                 let source = part == 0 ? input : tail
                 stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress?.assumingMemoryBound(to: Bytef.self))
@@ -102,6 +102,7 @@ public final class Inflater {
                 continue
             case .streamEnded:
                 inflateReset(&stream)
+                break parts
             case .tooBig:
                 inflateReset(&stream)
                 return .tooBig
@@ -109,7 +110,6 @@ public final class Inflater {
                 inflateReset(&stream)
                 return .corrupt
             }
-            break
         }
         return take(UnsafeRawBufferPointer(rebasing: output[..<written])) ? nil : .tooBig
     }
